@@ -1,0 +1,1 @@
+"""Spanlab desktop application (PySide6); it only calls core."""
