@@ -1,0 +1,98 @@
+"""The settings of one training run, saved as JSON beside the model it produced."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from core.errors import TrainingError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+OPTIMIZERS = ("adamw", "sgd")
+_FREEZE = re.compile(r"^(none|embeddings|head|top-[0-9]+)$")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides how a model is trained; the defaults need no tuning.
+
+    ``epochs=0`` picks the number of epochs from the data size (more passes over a few
+    hundred sentences, fewer over tens of thousands); early stopping on dev F1 ends a run
+    that no longer improves, and the best epoch is the one kept.
+    """
+
+    base_model: str = "default"  # "default" = embedded all-MiniLM-L6-v2, a folder, or a hub name
+    epochs: int = 0  # 0 = automatic
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # < 1: fraction of all steps; >= 1: number of steps
+    optimizer: str = "adamw"  # adamw | sgd
+    dropout: float | None = None  # None keeps the base model's own dropout
+    max_grad_norm: float | None = 1.0  # gradient clipping; None = off
+    seed: int = 13
+    max_length: int = 256  # sub-tokens per window; longer documents are split, never cut
+    window_overlap: int = 64  # sub-tokens shared by two neighbouring windows
+    freeze: str = "none"  # none | embeddings | top-N (train only the top N layers) | head
+    patience: int = 3  # epochs without a better dev F1 before stopping; 0 = never stop early
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "auto"  # auto (bf16 or fp16 on a GPU, fp32 on CPU) | no | bf16 | fp16
+    warm_start: str | None = None  # model folder of an earlier run to continue from
+    dev_fraction: float = 0.1  # share of train held out when the project has no dev split
+    eval_batch_size: int = 64
+
+    def validate(self) -> TrainConfig:
+        """Raise TrainingError naming the first setting that cannot work; return self."""
+        checks = [
+            (self.epochs >= 0, "epochs must be 0 (automatic) or more"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.eval_batch_size >= 1, "evaluation batch size must be at least 1"),
+            (self.learning_rate > 0, "learning rate must be above 0"),
+            (self.weight_decay >= 0, "weight decay cannot be negative"),
+            (self.warmup >= 0, "warmup cannot be negative"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (
+                self.dropout is None or 0 <= self.dropout < 1,
+                "dropout must be between 0 and 1 (or unset)",
+            ),
+            (
+                self.max_grad_norm is None or self.max_grad_norm > 0,
+                "gradient clipping must be above 0 (or unset)",
+            ),
+            (self.max_length >= 8, "max length must be at least 8 sub-tokens"),
+            (
+                0 <= self.window_overlap <= self.max_length // 2,
+                "window overlap must be between 0 and half the max length",
+            ),
+            (
+                bool(_FREEZE.match(self.freeze)),
+                "freeze must be none, embeddings, head or top-N (e.g. top-2)",
+            ),
+            (self.patience >= 0, "patience must be 0 (off) or more"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (0 < self.dev_fraction < 1, "dev fraction must be between 0 and 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TrainingError(f"Invalid training setting: {message}.")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict; keys this version does not know (from a newer one) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        return cls.from_dict(json.loads(text))
