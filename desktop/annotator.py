@@ -1,0 +1,372 @@
+"""The annotation view: one document, its spans, and the keys that edit them.
+
+Select words (drag, or double-click one), then press a label's key or click its button:
+the selection becomes a span, stored at once. Click a span to select it; a label key
+relabels it, Delete removes it, Enter accepts a model suggestion. Every edit goes
+through the controller, so it is saved immediately and can be undone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controller import ProjectController
+from desktop.document_list import SPLITS
+from desktop.label_bar import LabelBar
+from desktop.span_view import SpanView
+
+HINT_IDLE = "Drag across words or double-click one, then press a label key or button."
+HINT_SPAN = "{what} — a label key relabels it, Delete removes it{accept}."
+
+
+class Annotator(QWidget):
+    """Shows the current document; emits ``document_opened(int)`` when it changes."""
+
+    document_opened = Signal(int)
+
+    def __init__(self, controller: ProjectController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.doc: dict | None = None
+        self._filters: Callable[[], dict[str, Any]] = dict
+
+        self.title = QLabel("No document")
+        self.title.setObjectName("documentTitle")
+        self.status_badge = QLabel()
+        self.split = QComboBox()
+        self.split.addItems(list(SPLITS))
+        self.split.setToolTip("The split this document belongs to")
+        self.label_bar = LabelBar()
+        self.view = SpanView()
+        self.hint = QLabel(HINT_IDLE)
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+
+        self.actions_by_name = self._make_actions()
+        buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for name in ("prev", "skip", "accept_all", "accept_doc", "next"):
+            action = self.actions_by_name[name]
+            button = QPushButton(action.text().replace("&", ""))
+            button.setToolTip(f"{action.toolTip()} ({action.shortcut().toString()})")
+            button.clicked.connect(action.trigger)
+            button.setObjectName(f"button_{name}")
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys keep going to the text
+            if name == "accept_doc":
+                button.setDefault(True)
+            buttons.addWidget(button)
+            self.buttons[name] = button
+            if name == "prev":
+                buttons.addStretch(1)
+        self.accept_all_button = self.buttons["accept_all"]
+
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addWidget(self.status_badge)
+        header.addStretch(1)
+        header.addWidget(QLabel("Split:"))
+        header.addWidget(self.split)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.label_bar)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.hint)
+        layout.addLayout(buttons)
+        self._update_buttons()
+
+        self.label_bar.label_clicked.connect(self.apply_label)
+        self.view.label_key_pressed.connect(self._on_label_key)
+        self.view.delete_pressed.connect(self.delete_selected_span)
+        self.view.accept_pressed.connect(self.accept_selected_span)
+        self.view.span_selected.connect(self._show_hint)
+        self.view.context_menu_requested.connect(self._context_menu)
+        self.split.activated.connect(self._on_split_chosen)
+        controller.labels_changed.connect(self._on_labels)
+        controller.spans_changed.connect(self._on_spans_changed)
+        controller.document_changed.connect(self._on_document_changed)
+        controller.project_changed.connect(self._on_project)
+        controller.documents_changed.connect(self._on_documents_changed)
+        controller.open_document_requested.connect(self._on_open_requested)
+        self._on_labels()
+        if controller.project is not None:
+            self._on_project()
+
+    # -- actions (the main window puts them in its Annotate menu) ------------------------
+
+    def _make_actions(self) -> dict[str, QAction]:
+        specs = [
+            ("prev", "&Previous document", "Ctrl+Left", "Go to the previous document",
+             lambda: self.go(-1)),
+            ("next", "&Next document", "Ctrl+Right", "Go to the next document",
+             lambda: self.go(+1)),
+            ("accept_doc", "&Done — mark annotated, next", "Ctrl+Return",
+             "Mark this document annotated and go to the next", self.accept_document),
+            ("skip", "&Skip", "Ctrl+Shift+Right", "Mark this document skipped and go to the next",
+             self.skip_document),
+            ("accept_all", "Accept &all suggestions", "Ctrl+Shift+A",
+             "Accept every model suggestion in this document", self.accept_all),
+            ("accept_span", "A&ccept suggestion", "Return",
+             "Accept the selected model suggestion", self.accept_selected_span),
+            ("delete_span", "&Delete span", "Delete", "Delete the selected span",
+             self.delete_selected_span),
+        ]  # fmt: skip
+        actions: dict[str, QAction] = {}
+        for name, text, key, tip, slot in specs:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(tip)
+            action.triggered.connect(slot)
+            if name in ("accept_span", "delete_span"):
+                # Only while the text has focus: Return and Delete mean other things elsewhere.
+                action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+                self.view.addAction(action)
+            else:
+                action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+                self.addAction(action)
+            actions[name] = action
+        return actions
+
+    def set_filters_provider(self, provider: Callable[[], dict[str, Any]]) -> None:
+        """Where next / previous take their filters from (the document list)."""
+        self._filters = provider
+
+    # -- documents -----------------------------------------------------------------------
+
+    @property
+    def document_id(self) -> int | None:
+        """The id of the document shown, or None."""
+        return self.doc["id"] if self.doc else None
+
+    def open_document(self, doc_id: int, select: tuple[int, int] | None = None) -> bool:
+        """Show a document (and select a range in it); False if it cannot be read."""
+        project = self.controller.project
+        if project is None:
+            return False
+        try:
+            doc = project.get_document(doc_id)
+            spans = project.spans(doc_id)
+        except Exception as exc:
+            self.controller.show_error(exc)
+            return False
+        self.doc = doc
+        self.controller.current_document_id = doc_id
+        self.view.set_document(doc["text"], doc["tokens"], spans)
+        self._show_header()
+        if select is not None and select[0] >= 0:
+            self.view.select_range(*select)
+        self._show_hint(None)
+        self._update_buttons()
+        self.view.setFocus()
+        self.document_opened.emit(doc_id)
+        return True
+
+    def clear(self) -> None:
+        """Show no document."""
+        self.doc = None
+        self.controller.current_document_id = None
+        self.view.set_document("", [], [])
+        self.title.setText("No document")
+        self.status_badge.clear()
+        self._update_buttons()
+
+    def go(self, step: int) -> bool:
+        """Open the next (+1) or previous (-1) document under the list's filters."""
+        project = self.controller.project
+        if project is None:
+            return False
+        try:
+            if self.doc is None:
+                ids = project.document_ids(**self._filters())
+                target = ids[0] if ids else None
+            else:
+                target = project.neighbour_document(self.doc["id"], step, **self._filters())
+        except Exception as exc:
+            self.controller.show_error(exc)
+            return False
+        if target is None:
+            self.hint.setText("No more documents this way (under the list's filters).")
+            return False
+        return self.open_document(target)
+
+    def accept_document(self) -> None:
+        """Mark the document annotated and go to the next one."""
+        self._mark_and_next("annotated")
+
+    def skip_document(self) -> None:
+        """Mark the document skipped and go to the next one."""
+        self._mark_and_next("skipped")
+
+    def _mark_and_next(self, status: str) -> None:
+        if self.doc is None:
+            return
+        self.controller.set_status(self.doc["id"], status)
+        self.go(+1)
+
+    # -- span edits ----------------------------------------------------------------------
+
+    def apply_label(self, name: str) -> None:
+        """Label the selected words, or relabel the selected span."""
+        if self.doc is None:
+            return
+        selection = self.view.selected_range()
+        span = self.view.selected_span
+        if selection is not None:
+            row = self.controller.add_span(self.doc["id"], selection[0], selection[1], name)
+            if row:
+                self.view.clear_selection()
+                self.view.select_span(self.view.span_by_id(row["id"]))
+        elif span is not None:
+            self.controller.set_span_label(span, name)
+        else:
+            self.hint.setText(f"Select some words first, then press {name}'s key.")
+
+    def delete_selected_span(self) -> None:
+        """Remove the selected span."""
+        span = self.view.selected_span
+        if span is not None:
+            self.controller.remove_span(span)
+
+    def accept_selected_span(self) -> None:
+        """Accept the selected model suggestion (it becomes a human span)."""
+        span = self.view.selected_span
+        if span is not None and span.get("origin") == "model":
+            self.controller.accept_span(span)
+
+    def accept_all(self) -> None:
+        """Accept every model suggestion of the document."""
+        if self.doc is not None:
+            n = self.controller.accept_all(self.doc["id"])
+            self.hint.setText(f"Accepted {n} suggestion{'s' if n != 1 else ''}.")
+
+    def _on_label_key(self, key: str) -> None:
+        for row in self.controller.labels():
+            if (row.get("shortcut") or "").lower() == key:
+                self.apply_label(row["name"])
+                return
+
+    def _context_menu(self, span: dict | None, global_pos: QPoint) -> None:
+        menu = QMenu(self)
+        if span is not None:
+            relabel = menu.addMenu("Change label")
+            for row in self.controller.labels():
+                action = relabel.addAction(row["name"])
+                action.setEnabled(row["name"] != span["label"])
+                action.triggered.connect(lambda _=False, n=row["name"]: self.apply_label(n))
+            if span.get("origin") == "model":
+                menu.addAction(self.actions_by_name["accept_span"])
+            menu.addAction(self.actions_by_name["delete_span"])
+        elif self.view.selected_range() is not None:
+            for row in self.controller.labels():
+                action = menu.addAction(f"Label as {row['name']}")
+                action.triggered.connect(lambda _=False, n=row["name"]: self.apply_label(n))
+        if self.doc is not None and any(s["origin"] == "model" for s in self.view.spans):
+            menu.addAction(self.actions_by_name["accept_all"])
+        if not menu.isEmpty():
+            menu.popup(global_pos)
+
+    # -- reacting to the controller ------------------------------------------------------
+
+    def _on_labels(self) -> None:
+        labels = self.controller.labels()
+        self.label_bar.set_labels(labels)
+        keys = {(row.get("shortcut") or "").lower() for row in labels} - {""}
+        self.view.set_label_style(self.controller.label_colour, keys)
+        if self.doc is not None:
+            self._reload_spans()
+
+    def _on_spans_changed(self, doc_id: int) -> None:
+        if self.doc is not None and doc_id == self.doc["id"]:
+            self._reload_spans()
+
+    def _on_document_changed(self, doc_id: int) -> None:
+        if self.doc is None or doc_id != self.doc["id"]:
+            return
+        try:
+            self.doc = self.controller.project.get_document(doc_id)
+        except Exception:
+            self.clear()
+            return
+        self._show_header()
+
+    def _on_open_requested(self, doc_id: int, start: int, end: int) -> None:
+        self.open_document(doc_id, (start, end) if start >= 0 else None)
+
+    def _on_project(self) -> None:
+        self.clear()
+        self.go(+1)
+
+    def _on_documents_changed(self) -> None:
+        if self.doc is None:
+            self.go(+1)
+            return
+        try:
+            self.controller.project.get_document(self.doc["id"])
+        except Exception:
+            self.clear()
+            return
+        self._reload_spans()
+
+    def _reload_spans(self) -> None:
+        try:
+            spans = self.controller.project.spans(self.doc["id"])
+        except Exception as exc:
+            self.controller.show_error(exc)
+            return
+        self.view.set_spans(spans)
+        self._show_hint(self.view.selected_span)
+        self._update_buttons()
+
+    # -- display -------------------------------------------------------------------------
+
+    def _show_header(self) -> None:
+        doc = self.doc or {}
+        self.title.setText(f"<b>Document {doc.get('id', '')}</b>")
+        status = doc.get("status", "")
+        colours = {"new": "#8a8a8a", "annotated": "#2e7d32", "skipped": "#b26a00"}
+        self.status_badge.setText(
+            f"<span style='color:{colours.get(status, '#000')}'>● {status}</span>"
+        )
+        self.split.setCurrentText(doc.get("split", "unassigned"))
+
+    def _show_hint(self, span: dict | None) -> None:
+        if span is None:
+            self.hint.setText(HINT_IDLE)
+            return
+        words = self.view.text[span["start"] : span["end"]]
+        what = f"{span['label']} “{words}”"
+        accept = ""
+        if span.get("origin") == "model":
+            score = span.get("score")
+            what += f" (suggested{f', {score:.2f}' if score is not None else ''})"
+            accept = ", Enter accepts it"
+        self.hint.setText(HINT_SPAN.format(what=what, accept=accept))
+
+    def _update_buttons(self) -> None:
+        has_doc = self.doc is not None
+        n_model = sum(1 for s in self.view.spans if s.get("origin") == "model")
+        for name, action in self.actions_by_name.items():
+            action.setEnabled(has_doc or name in ("next", "prev"))
+        self.actions_by_name["accept_all"].setEnabled(has_doc and n_model > 0)
+        self.accept_all_button.setText(
+            f"Accept all suggestions ({n_model})" if n_model else "Accept all suggestions"
+        )
+        for name, button in self.buttons.items():
+            button.setEnabled(self.actions_by_name[name].isEnabled())
+        self.split.setEnabled(has_doc)
+
+    def _on_split_chosen(self, _index: int) -> None:
+        if self.doc is not None:
+            self.controller.set_split(self.doc["id"], self.split.currentText())

@@ -1,0 +1,208 @@
+"""The main window: composes the panels in tabs and holds the menus.
+
+It owns no logic of its own: the controller holds the project and the edits, each
+panel is its own module, :mod:`desktop.transfer` runs imports and exports, and
+:mod:`desktop.errors` shows every error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTabWidget,
+)
+
+from desktop import first_start, recent
+from desktop.annotate_page import AnnotatePage
+from desktop.controller import ProjectController
+from desktop.errors import ErrorReporter
+from desktop.results_panel import ResultsPanel
+from desktop.train_panel import TrainPanel
+from desktop.transfer import Transfers
+from desktop.try_panel import TryPanel
+from desktop.workers import stop_all_workers
+
+PROJECT_FILTER = "Spanlab projects (*.spanlab);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """Tabs Annotate / Train / Results / Try it over one ProjectController."""
+
+    def __init__(self, controller: ProjectController | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Spanlab")
+        self.controller = controller or ProjectController(self)
+        self.errors = ErrorReporter(self)
+        self.controller.error.connect(self.errors.show_message)
+        self.transfers = Transfers(self.controller, self)
+        self.transfers.finished.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.annotate = AnnotatePage(self.controller)
+        self.train = TrainPanel(self.controller, self)
+        self.results = ResultsPanel(self.controller, self)
+        self.try_it = TryPanel(self.controller, self)
+        self.tabs.addTab(self.annotate, "Annotate")
+        self.tabs.addTab(self.train, "Train")
+        self.tabs.addTab(self.results, "Results")
+        self.tabs.addTab(self.try_it, "Try it")
+        self.setCentralWidget(self.tabs)
+
+        self.project_label = QLabel()
+        self.statusBar().addPermanentWidget(self.project_label)
+        self._build_menus()
+        self.controller.project_changed.connect(self._on_project_changed)
+        self.controller.open_document_requested.connect(
+            lambda *_: self.tabs.setCurrentWidget(self.annotate)
+        )
+        self.resize(1360, 860)
+        geometry = QSettings().value("main_window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    # -- menus ---------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._add(file_menu, "&New project…", self.new_project, QKeySequence.StandardKey.New)
+        self._add(
+            file_menu, "&Open project…", self.open_project_dialog, QKeySequence.StandardKey.Open
+        )
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addSeparator()
+        self._add(file_menu, "&Import documents…", self.transfers.ask_import, "Ctrl+I")
+        self._add(file_menu, "&Export annotations…", self.transfers.ask_export, "Ctrl+E")
+        file_menu.addSeparator()
+        self._add(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        undo = self.controller.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence("Ctrl+Z"))
+        redo = self.controller.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit_menu.addAction(undo)
+        edit_menu.addAction(redo)
+        self.undo_action, self.redo_action = undo, redo
+
+        annotate_menu = self.menuBar().addMenu("&Annotate")
+        actions = self.annotate.annotator.actions_by_name
+        for group in (
+            ("prev", "next"),
+            ("accept_doc", "skip"),
+            ("accept_span", "accept_all", "delete_span"),
+        ):
+            for name in group:
+                annotate_menu.addAction(actions[name])
+            annotate_menu.addSeparator()
+        self._add(
+            annotate_menu, "Find in documents", self._focus_search, QKeySequence.StandardKey.Find
+        )
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add(
+            help_menu, "&Keyboard and mouse", self._show_help, QKeySequence.StandardKey.HelpContents
+        )
+
+    def _add(self, menu: QMenu, text: str, slot: object, key: object = None) -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if key is not None:
+            action.setShortcut(QKeySequence(key))
+        return action
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        paths = recent.recent_projects()
+        for path in paths:
+            action = self.recent_menu.addAction(path)
+            action.setEnabled(Path(path).is_file())
+            action.triggered.connect(lambda _=False, p=path: self.open_project(p))
+        if not paths:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(
+                lambda: [recent.forget_project(p) for p in paths]
+            )
+
+    # -- projects ------------------------------------------------------------------------
+
+    def open_project(self, path: str | Path) -> bool:
+        """Open a project file and remember it."""
+        ok = self.controller.open_project(path)
+        if ok:
+            recent.remember_project(path)
+        return ok
+
+    def adopt_project(self, project: object) -> None:
+        """Show an already open ``Project`` (first start, or ``--project``)."""
+        self.controller.set_project(project)
+        recent.remember_project(self.controller.path)
+
+    def open_project_dialog(self) -> None:
+        """Ask for a project file and open it."""
+        start = str(self.controller.path.parent) if self.controller.path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    def new_project(self) -> None:
+        """Ask where to create a project (with the default labels) and open it."""
+        start = str(first_start.data_folder() / "Untitled.spanlab")
+        path, _ = QFileDialog.getSaveFileName(self, "New project", start, PROJECT_FILTER)
+        if not path:
+            return
+        target = Path(path)
+        if target.suffix != ".spanlab":
+            target = target.with_suffix(".spanlab")
+        try:
+            project = first_start.create_empty_project(target)
+        except Exception as exc:
+            self.errors.show_error(exc)
+            return
+        self.adopt_project(project)
+
+    def _on_project_changed(self) -> None:
+        path = self.controller.path
+        self.setWindowTitle(f"{path.stem} — Spanlab" if path else "Spanlab")
+        self.project_label.setText(str(path) if path else "")
+
+    # -- misc ----------------------------------------------------------------------------
+
+    def _focus_search(self) -> None:
+        self.tabs.setCurrentWidget(self.annotate)
+        self.annotate.documents.search.setFocus()
+        self.annotate.documents.search.selectAll()
+
+    def _show_help(self) -> None:
+        QMessageBox.information(
+            self,
+            "Keyboard and mouse",
+            "<b>Select</b>: drag across words, or double-click one (snaps to whole words).<br>"
+            "<b>Label</b>: press the label's key (see its button) or click the button.<br>"
+            "<b>Span</b>: click it; a label key relabels it, Delete removes it, "
+            "Enter accepts a model suggestion (dashed).<br>"
+            "<b>Documents</b>: Ctrl+Right / Ctrl+Left next / previous; Ctrl+Return done "
+            "(annotated) and next; Ctrl+Shift+Right skip.<br>"
+            "<b>Undo</b>: Ctrl+Z, <b>redo</b>: Ctrl+Shift+Z. Every edit is saved at once.",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        QSettings().setValue("main_window/geometry", self.saveGeometry())
+        for panel in (self.train, self.results, self.try_it):
+            shutdown = getattr(panel, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+        stop_all_workers()
+        self.controller.close_project()
+        super().closeEvent(event)

@@ -1,0 +1,330 @@
+"""The "Results" section: every run, and for one run its scores and its errors.
+
+A run's scores come from the store (the trainer evaluates dev and test at the end and
+the run row keeps them). Its errors come from there too when stored; otherwise they are
+computed on a worker thread by evaluating the run's model on the split, so the window
+never waits for a model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.errors import SpanlabError, ValidationError
+from desktop.metrics_table import METRIC_COLUMNS, Column, RowsTable, fmt_ratio, metric_rows
+from desktop.run_rows import error_rows, micro_f1, run_row, split_report
+from desktop.workers import start_worker
+
+RUN_COLUMNS = (
+    Column("id", "Run", align_right=True),
+    Column("date", "Date"),
+    Column("base_model_name", "Base model"),
+    Column("status", "Status"),
+    Column("epochs", "Epochs", align_right=True),
+    Column("dev_f1", "Dev F1", fmt_ratio, True),
+    Column("test_f1", "Test F1", fmt_ratio, True),
+    Column("duration", "Duration", align_right=True),
+)
+
+TOKEN_COLUMNS = (Column("name", "Tag"),) + METRIC_COLUMNS[1:]
+
+ERROR_COLUMNS = (
+    Column("kind_text", "Error"),
+    Column("shown_text", "Text"),
+    Column("gold", "Annotated"),
+    Column("pred", "Predicted"),
+    Column("document_id", "Document", align_right=True),
+    Column("start", "Start", align_right=True),
+)
+
+
+def find_errors(model_dir: str, examples: list[dict]) -> dict:
+    """Worker job: evaluate a run's model on examples (loads the model off the GUI thread).
+
+    A wrong-boundary error also gets the annotated span's text, to show beside the
+    predicted one.
+    """
+    from core.training.evaluation import evaluate
+
+    result = evaluate(model_dir, examples)
+    texts = {ex["id"]: ex["text"] for ex in examples}
+    for error in result.get("errors") or []:
+        if "gold_start" in error and error.get("document_id") in texts:
+            text = texts[error["document_id"]]
+            error["gold_text"] = text[error["gold_start"] : error["gold_end"]]
+    return result
+
+
+def copy_model_folder(source: str | Path, target: str | Path) -> Path:
+    """Copy a model folder to ``target``; a half-written copy never has the final name.
+
+    The copy goes to a hidden temporary folder beside the target and is renamed when
+    complete, so an interrupted export leaves nothing that looks like a model.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_dir():
+        raise ValidationError(f"The run's model folder {source} is missing: train the run again.")
+    if target.exists():
+        raise ValidationError(f"{target} already exists: choose another folder or name.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    )
+    try:
+        shutil.copytree(source, partial, dirs_exist_ok=True)
+        os.replace(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return target
+
+
+class ResultsPanel(QWidget):
+    """Runs list; per-type and per-tag scores of the chosen run; its errors; model export."""
+
+    errors_ready = Signal(int, str)  # run id, split: the errors table was filled
+    exported = Signal(str)  # the exported folder
+
+    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._errors: dict[tuple[int, str], list[dict]] = {}  # computed, per (run, split)
+        self._pending: set[tuple[int, str]] = set()
+        self._latest_done: int | None = None  # followed while the user keeps it chosen
+        self._build()
+        controller.project_changed.connect(self._on_project_changed)
+        controller.runs_changed.connect(self.refresh)
+        self.refresh()
+
+    def _build(self) -> None:
+        self.runs_table = RowsTable("Runs", RUN_COLUMNS, self, stretch="base_model_name")
+        self.runs_table.view.selectionModel().currentRowChanged.connect(
+            lambda *_: self._show_selected_run()
+        )
+        self.split_combo = QComboBox(self)
+        self.split_combo.addItem("dev", "dev")
+        self.split_combo.addItem("test", "test")
+        self.split_combo.currentIndexChanged.connect(lambda *_: self._show_selected_run())
+        self.export_button = QPushButton("Export model…", self)
+        self.export_button.setToolTip(
+            "Copy the run's model folder (a Hugging Face model) elsewhere"
+        )
+        self.export_button.clicked.connect(lambda: self.export_selected())
+        self.summary = QLabel("Choose a run above.", self)
+        self.summary.setWordWrap(True)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Scores on", self))
+        bar.addWidget(self.split_combo)
+        bar.addWidget(self.summary, 1)
+        bar.addWidget(self.export_button)
+
+        self.entity_table = RowsTable(
+            "Entities (strict, per type)", METRIC_COLUMNS, self, stretch="name"
+        )
+        self.token_table = RowsTable("Tokens (per tag)", TOKEN_COLUMNS, self, stretch="name")
+        self.errors_table = RowsTable(
+            "Errors — click one to open it", ERROR_COLUMNS, self, stretch="shown_text"
+        )
+        self.errors_table.activated.connect(self._open_error)
+
+        tables = QSplitter(Qt.Orientation.Horizontal, self)
+        tables.addWidget(self.entity_table)
+        tables.addWidget(self.token_table)
+        lower = QWidget(self)
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addLayout(bar)
+        lower_layout.addWidget(tables, 3)
+        lower_layout.addWidget(self.errors_table, 2)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.runs_table)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self._show_selected_run()  # errors not yet computed are found now
+
+    def _on_project_changed(self) -> None:
+        # Run ids start again at 1 in another project: forget what was found for these.
+        self._errors.clear()
+        self._latest_done = None
+        self.refresh()
+
+    # -- runs -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the runs, keeping the chosen one."""
+        project = self.controller.project
+        selected = self.selected_run_id()
+        runs = project.runs() if project is not None else []
+        self.runs_table.set_rows([run_row(r) for r in runs])
+        rows = self.runs_table.visible_rows()
+        done = [r["id"] for r in runs if r.get("status") == "done"]
+        latest_done = done[0] if done else None
+        if selected is None or selected == self._latest_done:
+            selected = latest_done  # follow the newest finished run until another is chosen
+        self._latest_done = latest_done
+        target = next((i for i, r in enumerate(rows) if r["id"] == selected), 0)
+        if rows:
+            self.select_run(rows[target]["id"])
+        else:
+            self._show_run(None)
+
+    def select_run(self, run_id: int) -> None:
+        """Choose a run, as a click on its line would."""
+        for i, row in enumerate(self.runs_table.visible_rows()):
+            if row["id"] == run_id:
+                self.runs_table.view.selectRow(i)
+                self.runs_table.view.setCurrentIndex(self.runs_table.proxy.index(i, 0))
+                self._show_selected_run()
+                return
+
+    def selected_run_id(self) -> int | None:
+        run = self.selected_run()
+        return int(run["id"]) if run else None
+
+    def selected_run(self) -> dict | None:
+        index = self.runs_table.view.currentIndex()
+        if not index.isValid():
+            return None
+        rows = self.runs_table.visible_rows()
+        return rows[index.row()] if index.row() < len(rows) else None
+
+    def split(self) -> str:
+        return self.split_combo.currentData()
+
+    # -- one run ----------------------------------------------------------------------
+    def _show_selected_run(self) -> None:
+        self._show_run(self.selected_run())
+
+    def _show_run(self, run: dict | None) -> None:
+        split = self.split()
+        self.export_button.setEnabled(bool(run and run.get("status") == "done"))
+        if run is None:
+            self.summary.setText("No runs yet: train a model in the Train tab.")
+            for table in (self.entity_table, self.token_table, self.errors_table):
+                table.set_rows([])
+            return
+        report = split_report(run.get("metrics"), split)
+        self.entity_table.set_rows(metric_rows(report.get("entity")))
+        self.token_table.set_rows(metric_rows(report.get("tokens")))
+        f1 = micro_f1(report)
+        if run.get("status") == "failed":
+            text = f"Run {run['id']} failed: {run.get('error') or 'no reason given'}"
+        elif not report:
+            text = f"Run {run['id']} is {run.get('status')}: no {split} scores."
+        else:
+            text = f"Run {run['id']}: {split} micro F1 {f1:.3f}" if f1 is not None else ""
+        self.summary.setText(text)
+        self._show_errors(run, split, report)
+
+    def _show_errors(self, run: dict, split: str, report: dict) -> None:
+        key = (int(run["id"]), split)
+        errors = report.get("errors") if isinstance(report.get("errors"), list) else None
+        if errors is None:
+            errors = self._errors.get(key)
+        if errors is not None:
+            self.errors_table.set_rows(error_rows(errors))
+            self.errors_table.title.setText(
+                f"<b>Errors on {split}: {len(errors)}</b> — click one to open it"
+            )
+            self.errors_ready.emit(*key)
+            return
+        self.errors_table.set_rows([])
+        if run.get("status") != "done" or not run.get("output_dir"):
+            self.errors_table.title.setText("<b>Errors</b> — none for this run")
+            return
+        if not self.isVisible():  # evaluating costs a model load: only when looked at
+            self.errors_table.title.setText("<b>Errors</b>")
+            return
+        self.errors_table.title.setText(f"<b>Errors on {split}</b> — finding them…")
+        self._compute_errors(run, split)
+
+    def _compute_errors(self, run: dict, split: str) -> None:
+        key = (int(run["id"]), split)
+        if key in self._pending:
+            return
+        project = self.controller.project
+        examples = project.examples(split)
+        if not examples:
+            self._errors[key] = []
+            self._show_selected_run()
+            return
+        self._pending.add(key)
+        worker = start_worker(find_errors, run["output_dir"], examples)
+        worker.returned.connect(lambda result, k=key: self._on_errors(k, result))
+        worker.errored.connect(lambda exc, k=key: self._on_errors_failed(k, exc))
+
+    def _on_errors(self, key: tuple[int, str], result: dict) -> None:
+        self._pending.discard(key)
+        self._errors[key] = list((result or {}).get("errors") or [])
+        run = self.selected_run()
+        if run and (int(run["id"]), self.split()) == key:  # else stale: kept for later
+            self._show_run(run)
+
+    def _on_errors_failed(self, key: tuple[int, str], exc: object) -> None:
+        self._pending.discard(key)
+        run = self.selected_run()
+        if run and (int(run["id"]), self.split()) == key:
+            self.errors_table.title.setText(f"<b>Errors</b> — could not be computed: {exc}")
+
+    def _open_error(self, row: dict) -> None:
+        doc_id = row.get("document_id")
+        if doc_id is None:
+            return
+        start, end = row.get("start"), row.get("end")
+        select = (int(start), int(end)) if start is not None and end is not None else None
+        self.controller.open_document(int(doc_id), select=select)
+
+    # -- export -----------------------------------------------------------------------
+    def export_selected(self, target: str | Path | None = None) -> None:
+        """Copy the chosen run's model folder to a folder the user picks (on a worker)."""
+        run = self.selected_run()
+        if not run or not run.get("output_dir"):
+            return
+        if not target:
+            parent = QFileDialog.getExistingDirectory(self, "Export the model into folder")
+            if not parent:
+                return
+            stem = Path(self.controller.project.path).stem
+            target = Path(parent) / f"{stem}-run-{run['id']}"
+        self.export_button.setEnabled(False)
+        self.export_button.setText("Exporting…")
+        worker = start_worker(copy_model_folder, run["output_dir"], target)
+        worker.returned.connect(self._on_exported)
+        worker.errored.connect(self._on_export_failed)
+        worker.finished.connect(self._export_done)
+
+    def _on_exported(self, path: object) -> None:
+        self.summary.setText(f"Model exported to {path}")
+        self.exported.emit(str(path))
+
+    def _on_export_failed(self, exc: object) -> None:
+        if isinstance(exc, SpanlabError | OSError):
+            self.controller.show_error(exc)
+        else:
+            self.controller.show_error(f"Export failed: {exc}")
+
+    def _export_done(self) -> None:
+        self.export_button.setText("Export model…")
+        self._show_selected_run()

@@ -1,0 +1,341 @@
+"""The "Train" section: settings, one Train button, and a live view of the run.
+
+Clicking Train reads the form, queues the run (see `training_queue`), and from then on
+the panel only reacts to the run's events: progress and ETA, the loss / dev-F1 chart,
+the log, and the final status. All of it arrives on the GUI thread at most ~10 times a
+second, so the window stays responsive while the model trains.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.errors import SpanlabError
+from desktop.charts import TrainingChart
+from desktop.train_form import TrainForm, model_name
+from desktop.training_queue import TrainingQueue
+from desktop.workers import start_worker
+
+STATUS_WORDS = {"done": "finished", "cancelled": "was cancelled", "failed": "failed"}
+
+
+def format_eta(seconds: float | None) -> str:
+    """``1 h 02 min`` / ``3 min 05 s`` / ``12 s``."""
+    if seconds is None or seconds < 0:
+        return ""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def dev_f1(event: dict) -> float | None:
+    """The dev micro-F1 of an eval event, or of a done event's metrics."""
+    value = event.get("f1")
+    if value is None:
+        value = (event.get("metrics") or {}).get("f1")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def describe_device(choice: str) -> str:
+    """Worker job: the name of the device ``choice`` resolves to, or why it cannot."""
+    from core.training.loading import device_name, resolve_device
+
+    try:
+        return device_name(resolve_device(choice))
+    except SpanlabError:
+        return f"{choice} is not available here"
+
+
+class TrainPanel(QWidget):
+    """Train a model on the open project and watch it learn."""
+
+    run_finished = Signal(int, str)  # run id, final status; after the panel has updated
+
+    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.queue = TrainingQueue(controller, self)
+        self.queue.queue_changed.connect(self._refresh_queue)
+        self.queue.run_started.connect(self._on_run_started)
+        self.queue.run_event.connect(self._on_event)
+        self.queue.run_finished.connect(self._on_run_finished)
+        self._last_step = 0
+        self._epochs = 0
+        self._logged_tenths = 0
+        self._shown_run: int | None = None
+        self._started_at = 0.0
+        self._build()
+        self._show_device()
+        self.form.editor("device").currentIndexChanged.connect(lambda _i: self._show_device())
+        controller.project_changed.connect(self._on_project_changed)
+
+    # -- layout -----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.form = TrainForm(self)
+        self.train_button = QPushButton("Train", self)
+        self.train_button.setDefault(True)
+        self.train_button.setToolTip(
+            "Train a model on the annotated documents (queued if a run is going)"
+        )
+        self.train_button.clicked.connect(self.start_training)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setToolTip("Stop the current run; no model is kept")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_current)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button, 1)
+        buttons.addWidget(self.cancel_button)
+
+        self.queue_list = QListWidget(self)
+        self.queue_list.setMaximumHeight(90)
+        self.error_label = QLabel(self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet(
+            "QLabel { color: #a1260d; background: #fdecea; border: 1px solid #f5c2bd;"
+            " border-radius: 4px; padding: 6px; }"
+        )
+        self.error_label.hide()
+
+        settings = QGroupBox("Settings", self)
+        settings_layout = QVBoxLayout(settings)
+        scroll = QScrollArea(settings)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.form)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        settings_layout.addWidget(scroll)
+
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(settings, 1)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.error_label)
+        left_layout.addWidget(QLabel("Runs waiting or running:", self))
+        left_layout.addWidget(self.queue_list)
+
+        self.device_label = QLabel("", self)
+        self.device_label.setToolTip("Where the model trains; change it under Advanced ▸ Device")
+        self.status_label = QLabel("No run yet.", self)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self.eta_label = QLabel("", self)
+        self.eta_label.setMinimumWidth(130)
+        self.eta_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.eta_label)
+        self.chart = TrainingChart(self)
+        self.log = QPlainTextEdit(self)
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        mono = QFont("Monospace")
+        mono.setStyleHint(QFont.StyleHint.TypeWriter)
+        mono.setPointSizeF(max(self.font().pointSizeF() - 1, 7))
+        self.log.setFont(mono)
+        self.log.setPlaceholderText("The run's log appears here.")
+
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        head.addWidget(self.status_label, 1)
+        head.addWidget(self.device_label)
+        right_layout.addLayout(head)
+        right_layout.addLayout(progress_row)
+        charts_and_log = QSplitter(Qt.Orientation.Vertical, right)
+        charts_and_log.addWidget(self.chart)
+        charts_and_log.addWidget(self.log)
+        charts_and_log.setStretchFactor(0, 3)
+        charts_and_log.setStretchFactor(1, 2)
+        right_layout.addWidget(charts_and_log, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        left.setMinimumWidth(360)
+        splitter.setSizes([380, 800])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    # -- actions ----------------------------------------------------------------------
+    def start_training(self) -> int | None:
+        """Queue a run with the form's settings; returns its id (None on a bad setting)."""
+        self.show_error(None)
+        try:
+            config = self.form.config()
+            run_id = self.queue.submit(config)
+        except SpanlabError as exc:
+            self.show_error(str(exc))
+            return None
+        self._append_log(f"Run {run_id} queued (base model: {model_name(config.base_model)}).")
+        return run_id
+
+    def cancel_current(self) -> None:
+        """Stop the running run; queued ones stay queued."""
+        job = self.queue.running()
+        if job is not None:
+            self._append_log(f"Run {job.run_id}: stopping…")
+            self.queue.cancel(job.run_id)
+
+    def shutdown(self, wait_ms: int = 10000) -> None:
+        """Stop every run and wait for the worker (the window is closing)."""
+        self.queue.cancel_all()
+        self.queue.wait(wait_ms)
+        self._device_worker.wait(wait_ms)
+
+    def _show_device(self) -> None:
+        """The device the next run will use (the GPU's name, or the CPU).
+
+        Found on a worker: it imports torch, which takes seconds the first time.
+        """
+        choice = self.form.editor("device").currentData() or "auto"
+        self._device_worker = start_worker(describe_device, choice)
+        self._device_worker.returned.connect(
+            lambda text: self.device_label.setText(f"Device: {text}")
+        )
+
+    def show_error(self, message: str | None) -> None:
+        """Show a readable error above the queue, or hide it with None."""
+        self.error_label.setText(message or "")
+        self.error_label.setVisible(bool(message))
+
+    # -- run events -------------------------------------------------------------------
+    def _on_run_started(self, run_id: int) -> None:
+        self._shown_run = run_id
+        self._last_step = 0
+        self._logged_tenths = 0
+        self._started_at = time.monotonic()
+        self.chart.clear()
+        self.progress.setRange(0, 0)  # busy until the first step says how long
+        self.eta_label.setText("starting…")
+        self.status_label.setText(f"Run {run_id}: loading the model and the data…")
+        self.cancel_button.setEnabled(True)
+
+    def _on_event(self, run_id: int, event: dict) -> None:
+        if run_id != self._shown_run:
+            return
+        kind = event.get("kind")
+        if kind == "start":
+            self._on_start(run_id, event)
+        elif kind == "step":
+            self._on_step(run_id, event)
+        elif kind == "eval":
+            f1 = dev_f1(event)
+            step = int(event.get("step") or self._last_step)
+            if step > self._last_step and self.progress.maximum() > 0:
+                # Short epochs may end between two step updates: catch the bar up.
+                self._last_step = step
+                self.progress.setValue(min(step, self.progress.maximum()))
+            if f1 is not None:
+                self.chart.add_f1(step, f1)
+            epoch = event.get("epoch")
+            self._append_log(
+                f"epoch {epoch}: dev F1 {f1:.3f}" if f1 is not None else f"epoch {epoch} evaluated"
+            )
+        elif kind == "log":
+            self._append_log(str(event.get("message") or event.get("text") or ""))
+        elif kind == "checkpoint":
+            self._append_log(f"epoch {event.get('epoch')}: best model so far kept")
+
+    def _on_start(self, run_id: int, event: dict) -> None:
+        device = event.get("device_name") or event.get("device")
+        if device:
+            self.device_label.setText(f"Device: {device}")
+        self._epochs = int(event.get("epochs") or 0)
+        total = event.get("total_steps")
+        if total:
+            self.chart.set_total_steps(int(total))
+            self.progress.setRange(0, int(total))
+        self.status_label.setText(f"Run {run_id}: training…")
+        self._append_log(f"Run {run_id} started" + (f" on {device}" if device else "") + ".")
+
+    def _on_step(self, run_id: int, event: dict) -> None:
+        step = int(event.get("step") or 0)
+        total = int(event.get("total_steps") or 0)
+        self._last_step = step
+        if total:
+            self.chart.set_total_steps(total)
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(step, total))
+        loss = event.get("loss")
+        if isinstance(loss, int | float):
+            self.chart.add_loss(step, float(loss))
+        eta = format_eta(event.get("eta_s"))
+        self.eta_label.setText(f"ETA {eta}" if eta else "")
+        epoch = math.ceil(float(event.get("epoch") or 0)) or 1
+        of = f"/{self._epochs}" if self._epochs else ""
+        parts = [f"Run {run_id}: epoch {epoch}{of}", f"step {step}/{total or '?'}"]
+        if isinstance(loss, int | float):
+            parts.append(f"loss {loss:.4f}")
+        throughput = event.get("throughput")
+        if isinstance(throughput, int | float):
+            parts.append(f"{throughput:,.0f} sub-words/s")
+        self.status_label.setText(" · ".join(parts))
+        # The log gets a line at every tenth of the run, not one per update.
+        if total and step * 10 // total > self._logged_tenths:
+            self._logged_tenths = step * 10 // total
+            self._append_log(" · ".join(parts[1:] + ([f"ETA {eta}"] if eta else [])))
+
+    def _on_run_finished(self, run_id: int, final: dict) -> None:
+        kind = str(final.get("kind") or "failed")
+        if run_id == self._shown_run:
+            self.cancel_button.setEnabled(self.queue.running() is not None)
+            if self.progress.maximum() == 0:
+                self.progress.setRange(0, 1)
+            if kind == "done":
+                self.progress.setValue(self.progress.maximum())
+            elapsed = format_eta(time.monotonic() - self._started_at)
+            self.eta_label.setText(f"took {elapsed}")
+            status = f"Run {run_id} {STATUS_WORDS.get(kind, kind)}."
+            f1 = dev_f1(final)
+            if kind == "done" and f1 is not None:
+                status += f" Dev F1 {f1:.3f}."
+            self.status_label.setText(status)
+            self._append_log(status)
+        if kind == "failed":
+            self.show_error(f"Run {run_id} failed: {final.get('error') or 'no reason given'}")
+        self.run_finished.emit(run_id, kind)
+
+    def _refresh_queue(self) -> None:
+        self.queue_list.clear()
+        for job in self.queue.jobs():
+            self.queue_list.addItem(
+                f"Run {job.run_id} — {job.state} ({model_name(job.config.base_model)})"
+            )
+        self.cancel_button.setEnabled(self.queue.running() is not None)
+
+    def _on_project_changed(self, *args: Any) -> None:
+        # A run writes into the project it started in: stop it before that one closes.
+        self.queue.cancel_all()
+
+    def _append_log(self, line: str) -> None:
+        if line:
+            self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")

@@ -1,0 +1,345 @@
+"""The "Try it" section: type text, see a trained model's entities, pre-annotate documents.
+
+Prediction never runs on the GUI thread: typing restarts a 250 ms timer; when it fires,
+the text goes to a worker (which also loads the model the first time). One prediction
+is in flight at a time; a result for text that has changed since is dropped and the
+newest text is predicted next.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.entity_text import EntityTextEdit, tooltip_text
+from desktop.metrics_table import Column, RowsTable
+from desktop.run_rows import micro_f1, split_report
+from desktop.workers import Worker, start_worker
+
+DEBOUNCE_MS = 250
+PRE_ANNOTATE_BATCH = 32
+
+ENTITY_COLUMNS = (
+    Column("text", "Text"),
+    Column("label", "Label", swatch=True),
+    Column("start", "Start", align_right=True),
+    Column("end", "End", align_right=True),
+    Column("score", "Confidence", lambda v: "" if v is None else f"{float(v):.2f}", True),
+)
+
+
+def predict_text(model: Any, text: str) -> tuple[Any, str, list[dict]]:
+    """Worker job: load the model if given a folder, predict one text.
+
+    Returns the loaded predictor so the GUI thread can keep it for the next call.
+    """
+    from core.training.predict import Predictor
+
+    predictor = Predictor(str(model)) if isinstance(model, str) else model
+    entities = predictor.predict([text])[0] if text.strip() else []
+    return predictor, text, entities
+
+
+def pre_annotate_job(
+    project_path: str, model_dir: str, doc_ids: list[int], should_stop: Callable[[], bool]
+) -> Generator[dict, None, str]:
+    """Worker job: predict documents in batches; yields ``{"kind": "batch", ...}`` events.
+
+    Reads the texts through its own read-only use of the project file (a connection
+    belongs to one thread); the GUI thread writes the spans.
+    """
+    from core.store import Project
+    from core.training.predict import Predictor
+
+    predictor = Predictor(model_dir)
+    project = Project.open(project_path)
+    try:
+        for i in range(0, len(doc_ids), PRE_ANNOTATE_BATCH):
+            if should_stop():
+                return "cancelled"
+            ids = doc_ids[i : i + PRE_ANNOTATE_BATCH]
+            texts = [project.get_document(doc_id)["text"] for doc_id in ids]
+            predictions = predictor.predict(texts)
+            yield {
+                "kind": "batch",
+                "results": list(zip(ids, predictions, strict=True)),
+                "done": i + len(ids),
+                "total": len(doc_ids),
+            }
+    finally:
+        project.close()
+    return "done"
+
+
+class TryPanel(QWidget):
+    """Try a trained model on typed text; pre-annotate documents with it."""
+
+    predicted = Signal(object)  # the entities now shown (after a fresh prediction)
+    pre_annotated = Signal(int)  # documents that received model spans
+
+    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._predictors: dict[str, Any] = {}  # model folder -> loaded Predictor
+        self._in_flight = False
+        self._pre_worker: Worker | None = None
+        self._pre_count = 0
+        self._user_picked = False
+        self._shown_key: tuple[str | None, str] = (None, "")  # (model, text) now shown
+        self._failed_key: tuple[str | None, str] | None = None  # do not retry it
+        self.debounce = QTimer(self)
+        self.debounce.setSingleShot(True)
+        self.debounce.setInterval(DEBOUNCE_MS)
+        self.debounce.timeout.connect(self._predict_now)
+        self._build()
+        controller.project_changed.connect(self._on_project_changed)
+        controller.runs_changed.connect(self.refresh_models)
+        controller.labels_changed.connect(lambda: self._show(self.editor.entities()))
+        self.refresh_models()
+
+    def _build(self) -> None:
+        self.model_combo = QComboBox(self)
+        self.model_combo.setMinimumContentsLength(30)
+        self.model_combo.activated.connect(self._on_model_picked)
+        self.status = QLabel("", self)
+        self.status.setStyleSheet("color: #5f6368;")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model:", self))
+        top.addWidget(self.model_combo, 1)
+        top.addWidget(self.status)
+
+        self.editor = EntityTextEdit(self)
+        font = self.editor.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        self.editor.setFont(font)
+        self.editor.setPlaceholderText(
+            "Type or paste text: the model's entities light up as you type."
+        )
+        self.editor.textChanged.connect(self._on_text_changed)
+        self.table = RowsTable("Entities", ENTITY_COLUMNS, self, stretch="text")
+        self.table.copy_button.hide()  # JSON is the useful copy here
+        self.copy_json_button = QPushButton("Copy as JSON", self)
+        self.copy_json_button.clicked.connect(self.copy_json)
+        self.table.layout().itemAt(0).layout().addWidget(self.copy_json_button)
+
+        self.pre_scope = QComboBox(self)
+        self.pre_scope.addItem("all new documents", "new")
+        if callable(getattr(self.controller, "selected_document_ids", None)):
+            self.pre_scope.addItem("documents selected in the list", "selected")
+        self.pre_button = QPushButton("Pre-annotate", self)
+        self.pre_button.setToolTip(
+            "Store the model's entities as suggestions (origin 'model') to accept or fix"
+        )
+        self.pre_button.clicked.connect(lambda: self.pre_annotate())
+        self.pre_progress = QProgressBar(self)
+        self.pre_progress.setMaximumWidth(220)
+        self.pre_progress.hide()
+        self.pre_status = QLabel("", self)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.pre_button)
+        bottom.addWidget(self.pre_scope)
+        bottom.addWidget(self.pre_progress)
+        bottom.addWidget(self.pre_status, 1)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.editor)
+        splitter.addWidget(self.table)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(bottom)
+
+    # -- models -----------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        """List the finished runs; follow the newest unless the user picked one."""
+        project = self.controller.project
+        current = self.model_dir()
+        runs = [
+            r for r in (project.runs() if project is not None else []) if r.get("status") == "done"
+        ]
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for run in runs:
+            if not run.get("output_dir"):
+                continue
+            f1 = micro_f1(split_report(run.get("metrics"), "dev"))
+            text = f"Run {run['id']}" + (f" — dev F1 {f1:.3f}" if f1 is not None else "")
+            self.model_combo.addItem(text, str(run["output_dir"]))
+        index = self.model_combo.findData(current) if self._user_picked and current else -1
+        self.model_combo.setCurrentIndex(index if index >= 0 else 0)
+        self.model_combo.blockSignals(False)
+        has_model = self.model_combo.count() > 0
+        self.pre_button.setEnabled(has_model and self._pre_worker is None)
+        self.editor.setEnabled(True)
+        if not has_model:
+            self.status.setText("Train a model first (Train tab).")
+        elif self.model_dir() != current:
+            self.status.setText("")
+            self._schedule()
+
+    def _on_project_changed(self) -> None:
+        self._user_picked = False  # another project: follow its newest model
+        self.refresh_models()
+
+    def model_dir(self) -> str | None:
+        return self.model_combo.currentData()
+
+    def set_model(self, model_dir: str) -> None:
+        """Choose a model as the user would."""
+        index = self.model_combo.findData(str(model_dir))
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+            self._on_model_picked(index)
+
+    def _on_model_picked(self, _index: int) -> None:
+        self._user_picked = True
+        self._schedule()
+
+    # -- prediction -------------------------------------------------------------------
+    def _colour(self, label: str) -> str:
+        colour_of = getattr(self.controller, "label_colour", None)
+        return colour_of(label) if callable(colour_of) else "#9e9e9e"
+
+    def _on_text_changed(self) -> None:
+        self.editor.keep_matching(self._colour)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self.debounce.start()
+
+    def _predict_now(self) -> None:
+        model_dir = self.model_dir()
+        if model_dir is None:
+            return
+        if self._in_flight:
+            return  # the result handler starts the next one for the newest text
+        text = self.editor.toPlainText()
+        if not text.strip():  # nothing to predict: no need to load a model either
+            self.status.setText("")
+            self._show([])
+            return
+        model = self._predictors.get(model_dir, model_dir)
+        self._in_flight = True
+        if model is model_dir:
+            self.status.setText("Loading the model…")
+        worker = start_worker(predict_text, model, text)
+        worker.returned.connect(lambda result, m=model_dir: self._on_predicted(m, result))
+        worker.errored.connect(self._on_predict_error)
+        worker.finished.connect(self._on_predict_finished)
+
+    def _on_predicted(self, model_dir: str, result: tuple[Any, str, list[dict]]) -> None:
+        predictor, text, entities = result
+        self._predictors[model_dir] = predictor
+        if model_dir != self.model_dir() or text != self.editor.toPlainText():
+            return  # stale: the text or the model changed meanwhile
+        self._failed_key = None
+        self.status.setText(f"{len(entities)} entities" if text.strip() else "")
+        self._show(entities)
+        self.predicted.emit(entities)
+
+    def _on_predict_error(self, exc: object) -> None:
+        self._failed_key = self._current_key()
+        self.status.setText("Prediction failed.")
+        self.controller.show_error(exc if isinstance(exc, BaseException) else str(exc))
+
+    def _on_predict_finished(self) -> None:
+        self._in_flight = False
+        key = self._current_key()
+        if key not in (self._shown_key, self._failed_key) and not self.debounce.isActive():
+            self._predict_now()  # the text changed while the model was busy
+
+    def _current_key(self) -> tuple[str | None, str]:
+        return self.model_dir(), self.editor.toPlainText()
+
+    def _show(self, entities: list[dict]) -> None:
+        self._shown_key = self._current_key()
+        self.editor.set_entities(entities, self._colour)
+        self.table.set_rows(
+            [dict(e, _colour=self._colour(e["label"]), _tooltip=tooltip_text(e)) for e in entities]
+        )
+
+    def entities_json(self) -> str:
+        """The text and its entities as JSON (what "Copy as JSON" copies)."""
+        entities = [
+            {k: e.get(k) for k in ("start", "end", "label", "score", "text")}
+            for e in self.editor.entities()
+        ]
+        return json.dumps(
+            {"text": self.editor.toPlainText(), "entities": entities}, ensure_ascii=False, indent=2
+        )
+
+    def copy_json(self) -> None:
+        QGuiApplication.clipboard().setText(self.entities_json())
+
+    # -- pre-annotation ---------------------------------------------------------------
+    def pre_annotate(self, doc_ids: list[int] | None = None) -> None:
+        """Predict documents on a worker and store the spans as model suggestions.
+
+        ``doc_ids`` None: the scope the user chose (all new documents by default).
+        """
+        project, model_dir = self.controller.project, self.model_dir()
+        if project is None or model_dir is None or self._pre_worker is not None:
+            return
+        if doc_ids is None:
+            if self.pre_scope.currentData() == "selected":
+                doc_ids = list(self.controller.selected_document_ids())
+            else:
+                doc_ids = list(project.document_ids(status="new"))
+        if not doc_ids:
+            self.pre_status.setText(
+                "No documents to pre-annotate: select some in the document list"
+                if self.pre_scope.currentData() == "selected"
+                else "No new documents to pre-annotate."
+            )
+            return
+        self._pre_count = 0
+        self.pre_button.setEnabled(False)
+        self.pre_progress.setRange(0, len(doc_ids))
+        self.pre_progress.setValue(0)
+        self.pre_progress.show()
+        self.pre_status.setText("Loading the model…")
+        worker = start_worker(pre_annotate_job, str(project.path), model_dir, doc_ids)
+        self._pre_worker = worker
+        worker.yielded.connect(self._on_pre_batch)
+        worker.errored.connect(self._on_predict_error)
+        worker.finished.connect(self._on_pre_finished)
+
+    def _on_pre_batch(self, event: object) -> None:
+        if not isinstance(event, dict) or event.get("kind") != "batch":
+            return
+        project = self.controller.project
+        with project.atomic():
+            for doc_id, entities in event["results"]:
+                self._pre_count += bool(project.set_model_spans(doc_id, entities))
+        for doc_id, _ in event["results"]:
+            self.controller.notify_spans_changed(doc_id)
+        self.pre_progress.setValue(event["done"])
+        self.pre_status.setText(f"{event['done']} / {event['total']} documents")
+
+    def _on_pre_finished(self) -> None:
+        self._pre_worker = None
+        self.pre_progress.hide()
+        self.pre_button.setEnabled(self.model_combo.count() > 0)
+        self.pre_status.setText(f"Model suggestions stored in {self._pre_count} documents.")
+        self.controller.notify_documents_changed()
+        self.pre_annotated.emit(self._pre_count)
+
+    def cancel_pre_annotate(self) -> None:
+        if self._pre_worker is not None:
+            self._pre_worker.quit()

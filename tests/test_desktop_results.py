@@ -1,0 +1,126 @@
+"""The Results panel: runs list, score tables (sorting, TSV), errors that open, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog
+
+from desktop.controller import ProjectController
+from desktop.metrics_table import metric_rows
+from desktop.results_panel import ResultsPanel, copy_model_folder
+from desktop.run_rows import run_row
+
+from desktop_support import trained_project
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def controller(tmp_path, tmp_path_factory, qtbot):
+    project = trained_project(tmp_path_factory, tmp_path / "p.spanlab")
+    # A dev document annotated against the pattern: the model gets it wrong.
+    project.add_document("Oslo met Alice .", split="dev", status="annotated", spans=[(0, 4, "PER")])
+    controller = ProjectController()
+    controller.set_project(project)
+    yield controller
+    controller.close_project()
+
+
+@pytest.fixture
+def panel(controller, qtbot):
+    panel = ResultsPanel(controller)
+    qtbot.addWidget(panel)
+    panel.resize(1100, 750)
+    panel.show()
+    return panel
+
+
+def test_runs_list_shows_the_finished_run(panel, controller) -> None:
+    (row,) = panel.runs_table.visible_rows()
+    run = controller.project.latest_run()
+    assert row["id"] == run["id"] and row["status"] == "done"
+    assert row["dev_f1"] == pytest.approx(run["metrics"]["dev"]["f1"])
+    assert row["test_f1"] == pytest.approx(run["metrics"]["test"]["f1"])
+    assert row["duration"] and row["date"] and row["base_model_name"] == "tiny-bert"
+    assert panel.selected_run_id() == run["id"]
+
+
+def test_entity_and_token_tables_sort_with_averages_last_and_copy_as_tsv(
+    panel, controller, qtbot
+) -> None:
+    names = [r["name"] for r in panel.entity_table.visible_rows()]
+    assert names == ["LOC", "PER", "micro avg", "macro avg", "weighted avg"]
+    tags = [r["name"] for r in panel.token_table.visible_rows()]
+    assert {"B-PER", "B-LOC", "micro avg"} <= set(tags)
+
+    header = panel.entity_table.view.horizontalHeader()
+    f1_column = 3
+    for _ in range(2):  # ascending, then descending: the averages stay at the bottom
+        qtbot.mouseClick(
+            header.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=_section_centre(header, f1_column),
+        )
+        rows = panel.entity_table.visible_rows()
+        assert [r["name"] for r in rows[-3:]] == ["micro avg", "macro avg", "weighted avg"]
+    first, second = rows[0]["f1"], rows[1]["f1"]
+    assert first >= second
+
+    panel.entity_table.view.setFocus()
+    qtbot.keyClick(panel.entity_table.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    lines = QGuiApplication.clipboard().text().splitlines()
+    assert lines[0].split("\t") == ["Type", "Precision", "Recall", "F1", "Support"]
+    assert len(lines) == 6 and lines[-1].startswith("weighted avg\t")
+
+
+def _section_centre(header, column) -> QPoint:
+    return QPoint(header.sectionViewportPosition(column) + header.sectionSize(column) // 2, 5)
+
+
+def test_errors_are_listed_and_a_click_opens_the_document(panel, controller, qtbot) -> None:
+    if not panel.errors_table.visible_rows():
+        with qtbot.waitSignal(panel.errors_ready, timeout=TIMEOUT):
+            pass
+    rows = panel.errors_table.visible_rows()
+    assert rows, "the mislabelled dev document gives at least one error"
+    kinds = {r["kind"] for r in rows}
+    assert kinds <= {"false_positive", "false_negative", "wrong_type", "wrong_boundary"}
+    target = next(i for i, r in enumerate(rows) if r["document_id"] is not None)
+    view = panel.errors_table.view
+    rect = view.visualRect(panel.errors_table.proxy.index(target, 1))
+    with qtbot.waitSignal(controller.open_document_requested, timeout=2000) as opened:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    row = rows[target]
+    assert opened.args == [row["document_id"], row["start"], row["end"]]
+    doc = controller.project.get_document(row["document_id"])
+    assert doc["text"][row["start"] : row["end"]] == row["text"]
+
+
+def test_export_copies_the_model_folder_whole(panel, tmp_path, qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    with qtbot.waitSignal(panel.exported, timeout=TIMEOUT) as exported:
+        qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    target = Path(exported.args[0])
+    assert (target / "config.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_copy_model_folder_refuses_to_overwrite_and_leaves_nothing_half_done(tmp_path) -> None:
+    source = tmp_path / "model"
+    source.mkdir()
+    (source / "config.json").write_text("{}")
+    copy_model_folder(source, tmp_path / "out" / "m")
+    with pytest.raises(Exception, match="already exists"):
+        copy_model_folder(source, tmp_path / "out" / "m")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m"]
+
+
+def test_rows_for_a_failed_run_and_a_report() -> None:
+    row = run_row({"id": 3, "status": "failed", "error": "Out of memory", "config": {}})
+    assert row["_tooltip"] == "Out of memory" and row["dev_f1"] is None
+    rows = metric_rows({"B": {"precision": 1, "recall": 0.5, "f1-score": 0.6, "support": 2}})
+    assert rows == [{"name": "B", "precision": 1, "recall": 0.5, "f1": 0.6, "support": 2}]

@@ -1,0 +1,186 @@
+"""The Train panel, driven like a person: settings, Train, Cancel, the queue, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from core.store import Project
+from core.training.config import TrainConfig
+from desktop.controller import ProjectController
+from desktop.results_panel import ResultsPanel
+from desktop.train_panel import TrainPanel
+
+from desktop_support import build_tiny_model, make_project
+
+TIMEOUT = 90_000
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny-bert")
+
+
+@pytest.fixture
+def controller(tmp_path, qtbot):
+    controller = ProjectController()
+    controller.set_project(make_project(tmp_path / "p.spanlab"))
+    yield controller
+    controller.close_project()
+
+
+@pytest.fixture
+def panel(controller, qtbot):
+    panel = TrainPanel(controller)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    yield panel
+    panel.shutdown()
+
+
+def fill_form(panel: TrainPanel, model: Path, monkeypatch, epochs: int = 2) -> None:
+    """Pick the model folder through the dialog and type the settings in."""
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(model))
+    panel.form.base_model.choose_button.click()
+    form = panel.form
+    form.editor("epochs").setValue(epochs)
+    form.editor("batch_size").setValue(8)
+    form.editor("learning_rate").setText("5e-3")
+    panel.form.advanced.toggle.click()
+    form.editor("max_length").setValue(32)
+    form.editor("window_overlap").setValue(8)
+    form.editor("patience").setValue(0)
+    form.editor("warmup").setText("0")
+    form.editor("device").setCurrentText("cpu")
+
+
+def test_form_shows_the_defaults_with_advanced_folded(panel) -> None:
+    assert not panel.form.advanced.is_open()
+    assert not panel.form.editor("weight_decay").isVisible()
+    assert panel.form.editor("epochs").isVisible()
+    assert panel.form.config() == TrainConfig()
+    panel.form.advanced.toggle.click()
+    assert panel.form.editor("weight_decay").isVisible()
+
+
+def test_a_bad_setting_is_reported_not_raised(panel, controller, qtbot) -> None:
+    panel.form.editor("learning_rate").setText("0")
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert panel.error_label.isVisible()
+    assert "learning rate" in panel.error_label.text()
+    assert controller.project.runs() == []
+
+
+def test_train_button_trains_records_and_fills_the_results(
+    panel, controller, tiny_model, qtbot, monkeypatch
+) -> None:
+    results = ResultsPanel(controller)
+    qtbot.addWidget(results)
+    fill_form(panel, tiny_model, monkeypatch)
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+        assert panel.queue.is_busy()  # the click returned while the run goes on
+    run_id, status = finished.args
+    assert status == "done"
+
+    run = controller.project.get_run(run_id)
+    assert run["status"] == "done"
+    assert run["config"]["base_model"] == str(tiny_model)
+    assert Path(run["output_dir"], "config.json").is_file()
+    kinds = {e["kind"] for e in controller.project.run_events(run_id)}
+    assert {"step", "done"} <= kinds
+
+    assert panel.chart.loss_points()
+    assert panel.chart.f1_points()
+    assert panel.progress.value() == panel.progress.maximum() > 0
+    assert "Device: CPU" in panel.device_label.text()
+    assert "done" in panel.log.toPlainText() or "finished" in panel.log.toPlainText()
+    assert not panel.cancel_button.isEnabled()
+
+    # The Results tab shows this run and its entity scores.
+    assert results.selected_run_id() == run_id
+    names = [row["name"] for row in results.entity_table.visible_rows()]
+    assert {"PER", "LOC", "micro avg", "macro avg", "weighted avg"} <= set(names)
+    dev = run["metrics"]["dev"]["entity"]
+    shown = {row["name"]: row for row in results.entity_table.visible_rows()}
+    assert shown["PER"]["f1"] == pytest.approx(dev["PER"]["f1"])
+    assert shown["micro avg"]["support"] == dev["micro avg"]["support"]
+
+
+def test_cancel_stops_the_run_and_leaves_no_model_while_the_queue_goes_on(
+    panel, controller, tiny_model, qtbot, monkeypatch
+) -> None:
+    fill_form(panel, tiny_model, monkeypatch, epochs=500)
+    first = panel.start_training()
+    panel.form.editor("epochs").setValue(1)
+    second = panel.start_training()
+    texts = [panel.queue_list.item(i).text() for i in range(panel.queue_list.count())]
+    assert any(f"Run {second}" in t and "queued" in t for t in texts)
+    assert controller.project.get_run(second)["status"] == "queued"
+
+    with qtbot.waitSignal(
+        panel.queue.run_event,
+        timeout=TIMEOUT,
+        check_params_cb=lambda run_id, event: run_id == first and event["kind"] in ("step", "eval"),
+    ):
+        pass
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as cancelled:
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert cancelled.args == [first, "cancelled"]
+    run = controller.project.get_run(first)
+    assert run["status"] == "cancelled"
+    models = Path(controller.project.models_dir)
+    assert not (models / f"run-{first}").exists()
+    leftovers = [p for p in models.rglob("config.json") if f"run-{first}" in str(p)]
+    assert leftovers == []
+
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as done:
+        pass
+    assert done.args == [second, "done"]
+    assert controller.project.get_run(second)["status"] == "done"
+
+
+def test_opening_another_project_stops_the_run_and_records_it_in_its_own_file(
+    panel, controller, tiny_model, tmp_path, qtbot, monkeypatch
+) -> None:
+    fill_form(panel, tiny_model, monkeypatch, epochs=500)
+    first_file = controller.project.path
+    run_id = panel.start_training()
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as finished:
+        controller.set_project(make_project(tmp_path / "other.spanlab"))
+    assert finished.args == [run_id, "cancelled"]
+    assert controller.project.runs() == []
+    with Project.open(first_file) as first:
+        assert first.get_run(run_id)["status"] == "cancelled"
+
+
+def test_no_annotated_documents_is_a_readable_message(tmp_path, qtbot) -> None:
+    controller = ProjectController()
+    controller.set_project(Project.create(tmp_path / "empty.spanlab", labels=["PER"]))
+    panel = TrainPanel(controller)
+    qtbot.addWidget(panel)
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert "annotate" in panel.error_label.text().lower()
+    assert not panel.error_label.isHidden()
+    assert controller.project.runs() == []
+    panel.shutdown()
+    controller.close_project()
+
+
+def test_a_failing_run_shows_its_reason(panel, controller, tmp_path, qtbot, monkeypatch) -> None:
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()
+    fill_form(panel, not_a_model, monkeypatch)
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as finished:
+        panel.train_button.click()
+    run_id, status = finished.args
+    assert status == "failed"
+    run = controller.project.get_run(run_id)
+    assert run["status"] == "failed" and run["error"]
+    assert not panel.error_label.isHidden()
+    assert "not a model" in panel.error_label.text()
+    assert not Path(controller.project.models_dir, f"run-{run_id}").exists()
