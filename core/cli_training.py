@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.durations import format_duration
 from core.errors import NotFoundError, TrainingError
 from core.training.config import DEVICES, OPTIMIZERS, PRECISIONS, TrainConfig
 
@@ -229,14 +230,7 @@ class ProgressPrinter:
 
 
 def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
+    return format_duration(seconds, unknown="?")
 
 
 def _num(value: Any) -> str:

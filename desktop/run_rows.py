@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from core.durations import format_duration
 from desktop.train_form import model_name
 
 ERROR_KINDS = {
@@ -44,12 +45,7 @@ def _time(value: Any) -> datetime | None:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
+    return format_duration(int(seconds))
 
 
 def run_row(run: dict) -> dict:

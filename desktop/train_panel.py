@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.durations import format_duration
 from core.errors import SpanlabError
 from desktop.charts import TrainingChart
 from desktop.train_form import TrainForm, model_name
@@ -38,15 +39,8 @@ STATUS_WORDS = {"done": "finished", "cancelled": "was cancelled", "failed": "fai
 
 
 def format_eta(seconds: float | None) -> str:
-    """``1 h 02 min`` / ``3 min 05 s`` / ``12 s``."""
-    if seconds is None or seconds < 0:
-        return ""
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
+    """``1 h 02 min`` / ``3 min 05 s`` / ``12 s``; empty when unknown."""
+    return format_duration(seconds)
 
 
 def dev_f1(event: dict) -> float | None:
