@@ -37,7 +37,7 @@ class TrainConfig:
     max_length: int = 256  # sub-tokens per window; longer documents are split, never cut
     window_overlap: int = 64  # sub-tokens shared by two neighbouring windows
     freeze: str = "none"  # none | embeddings | top-N (train only the top N layers) | head
-    patience: int = 3  # epochs without a better dev F1 before stopping; 0 = never stop early
+    patience: int = 3  # epochs without a better dev F1 (counted in the second half of the plan) before stopping; 0 = never
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = "auto"  # auto (bf16 or fp16 on a GPU, fp32 on CPU) | no | bf16 | fp16
     warm_start: str | None = None  # model folder of an earlier run to continue from

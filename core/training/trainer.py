@@ -286,9 +286,11 @@ def _run(
         improved = dev["f1"] > best_f1
         if improved:
             best_f1, best_epoch, best_dev, stale = dev["f1"], epoch, summary(dev), 0
-        elif best_f1 > 0:
-            # Patience counts only once the model finds entities at all: on small data
-            # dev F1 can sit at 0 for the first few epochs while the loss still falls.
+        elif best_f1 > 0 and epoch > epochs // 2:
+            # Patience counts only once the model finds entities at all, and only in the
+            # second half of the plan: on small data dev F1 can sit at (or blip off) 0 for
+            # many epochs while the loss still falls, and stopping then leaves a model
+            # that finds nothing.
             stale += 1
         if main:
             yield {
