@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from core.errors import ImportFormatError, SpanlabError, TagSequenceError, ValidationError
+from core.store import SPLITS, STATUSES, ReaderDocument
 from core.tagging import align_spans, decode_tags, detect_scheme, snap_span, spans_to_tags
 from core.tokenize import join_tokens, tokenize
 
 IMPORT_FORMATS = ("conll", "jsonl", "text")
 EXPORT_FORMATS = ("conll", "conll-bioes", "jsonl", "doccano")
 SCHEMES = ("auto", "iob1", "iob2", "bioes")
-SPLITS = ("train", "dev", "test", "unassigned")
 
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -270,14 +270,16 @@ class _ConllSentence:
             for a, _, label in entities:
                 job.check_label(label, first + a)
         job.seen(first, handle, len(spans))
-        return {
-            "text": text,
-            "tokens": offsets,
-            "spans": spans,
-            "split": job.split,
-            "status": "annotated",
-            "source": self.source,
-        }
+        # Tokens and spans come from one tokenization and decoded tags: on token
+        # edges, in order and not overlapping, so the store need not check them again.
+        return ReaderDocument(
+            text=text,
+            tokens=offsets,
+            spans=spans,
+            split=job.split,
+            status="annotated",
+            source=self.source,
+        )
 
     def _decode(self, tags: list[str], first: int) -> list[tuple[int, int, str]]:
         scheme = self.job.scheme
@@ -359,6 +361,8 @@ class _JsonLine:
         if raw_spans is not None:
             doc["spans"] = self._spans(raw_spans, text, tokens)
             doc["status"] = "annotated"
+        if "status" in obj:  # an explicit status (e.g. from Spanlab's own export) wins
+            doc["status"] = self._status(obj["status"])
         doc["split"] = self.job.split or self._split(obj.get("split"))
         meta = obj.get("meta")
         if meta is not None and not isinstance(meta, dict):
@@ -366,6 +370,11 @@ class _JsonLine:
         if meta:
             doc["meta"] = meta
         return doc
+
+    def _status(self, status: Any) -> str:
+        if status in STATUSES:
+            return status
+        raise self.fail(f"unknown status {status!r}", f"use one of {', '.join(STATUSES)}")
 
     def _split(self, split: Any) -> str | None:
         if split is None or split in SPLITS:
@@ -657,6 +666,8 @@ def _jsonl_extras(doc: dict) -> dict:
         extras["meta"] = doc["meta"]
     if doc["split"] != "unassigned":
         extras["split"] = doc["split"]
+    if doc["status"] != "annotated":
+        extras["status"] = doc["status"]
     return extras
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from core.errors import ImportFormatError, SpanlabError
 from core.formats import export_file, guess_format, import_file, read_conll
-from core.store import Project
+from core.store import Project, ReaderDocument
 
 from formats_support import EN_CONLL, ZH_CONLL, snapshot, write
+from store_support import committed_rows
 
 
 @pytest.fixture
@@ -258,3 +259,20 @@ def test_tokens_that_are_unicode_spaces_survive(project: Project, tmp_path: Path
     out = tmp_path / "out.conll"
     export_file(project, out)
     assert out.read_bytes() == source.read_bytes()
+
+
+def test_reader_documents_are_stored_as_fully_checked_ones(tmp_path: Path) -> None:
+    # The reader's documents skip the store's token and span checks (they are built
+    # from one tokenization); they must land exactly as the checked path writes them,
+    # search index included (the CJK sentences take its other path).
+    docs = list(read_conll(write(tmp_path, "in.conll", EN_CONLL + ZH_CONLL)))
+    assert all(type(doc) is ReaderDocument for doc in docs)
+    paths = tmp_path / "fast.spanlab", tmp_path / "checked.spanlab"
+    with Project.create(paths[0]) as fast, Project.create(paths[1]) as checked:
+        assert fast.add_documents(docs) == checked.add_documents(dict(d) for d in docs)
+        assert fast._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    fast_rows, checked_rows = (committed_rows(path) for path in paths)
+    for rows in (fast_rows, checked_rows):
+        rows["documents"] = [row[:-2] for row in rows["documents"]]  # created, updated
+    assert fast_rows == checked_rows
+    assert len(fast_rows["spans"]) == EN_CONLL.count("B-") + ZH_CONLL.count("B-")

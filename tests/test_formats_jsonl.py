@@ -189,3 +189,39 @@ def test_empty_file(project: Project, tmp_path: Path) -> None:
         import_file(project, write(tmp_path, "empty.jsonl", ""))
     with pytest.raises(ImportFormatError, match="no documents"):
         import_file(project, write(tmp_path, "blank.jsonl", "\n  \n"))
+
+
+def test_an_explicit_status_is_kept_and_survives_export(tmp_path):
+    from core.formats import export_file, import_file
+    from core.store import Project
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"text": "Alice went home.", "spans": [], "status": "new"}\n'
+        '{"text": "Bob stayed.", "spans": [{"start": 0, "end": 3, "label": "PER"}]}\n'
+        '{"text": "Nothing here.", "status": "skipped"}\n',
+        encoding="utf-8",
+    )
+    with Project.create(tmp_path / "p.spanlab") as project:
+        import_file(project, src)
+        statuses = [d["status"] for d in project.list_documents()]
+        assert sorted(statuses) == ["annotated", "new", "skipped"]
+        out = tmp_path / "out.jsonl"
+        export_file(project, out, format="jsonl")
+    with Project.create(tmp_path / "q.spanlab") as again:
+        import_file(again, out)
+        assert sorted(d["status"] for d in again.list_documents()) == sorted(statuses)
+
+
+def test_an_unknown_status_names_the_line(tmp_path):
+    from core.errors import ImportFormatError
+    from core.formats import import_file
+    from core.store import Project
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "ok"}\n{"text": "Alice", "status": "done"}\n', encoding="utf-8")
+    with Project.create(tmp_path / "p.spanlab") as project:
+        with pytest.raises(ImportFormatError, match="status") as caught:
+            import_file(project, src)
+        assert caught.value.line == 2
+        assert project.count_documents() == 0

@@ -301,6 +301,38 @@ def test_stats(project):
     assert [row["name"] for row in stats["labels"]] == ["PER", "LOC"]
 
 
+@pytest.mark.parametrize("largest", ["train", "dev", "unassigned"])
+def test_stats_match_a_count_of_every_span(project, largest):
+    # stats() works the largest split out as totals less the others: check each
+    # split against a plain count, whichever split is the largest.
+    others = [split for split in ("train", "dev", "test") if split != largest]
+    project.add_documents(
+        {"text": text, "spans": spans, "split": largest, "status": "annotated"}
+        for text, spans in SENTENCES * 2
+    )
+    project.set_split([1], others[0])
+    project.set_split([2, 3], others[1])
+    project.set_status(5, "skipped")
+    project.set_model_spans(6, [{"start": 0, "end": 3, "label": "PER", "score": 0.9}])
+    stats = project.stats()
+    names = {row["id"]: row["name"] for row in project.labels()}
+    for split, entry in stats["splits"].items():
+        documents = project._rows("SELECT status FROM documents WHERE split = ?", [split])
+        counts = dict.fromkeys(names.values(), 0)
+        for (label_id,) in project._conn.execute(
+            "SELECT s.label_id FROM spans s JOIN documents d ON d.id = s.document_id"
+            " WHERE d.split = ? AND s.origin = 'human'",
+            [split],
+        ):
+            counts[names[label_id]] += 1
+        assert entry == {
+            "documents": len(documents),
+            "annotated": sum(row["status"] == "annotated" for row in documents),
+            "entities": counts,
+        }, split
+    assert stats["documents"] == 12
+
+
 def test_assign_splits_is_seeded_and_proportional(tmp_path):
     def split_of_each(seed):
         with Project.create(tmp_path / f"s{seed}-{len(list(tmp_path.iterdir()))}.spanlab") as p:
