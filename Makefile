@@ -1,6 +1,6 @@
 # `make run` and `make test` do all set-up on a fresh machine.
 # torch is installed first so that a GPU user can choose their build, e.g.
-#   make run TORCH_SPEC=torch TORCH_INDEX_URL=https://download.pytorch.org/whl/cu124
+#   make run TORCH_SPEC=torch==2.13.0 TORCH_INDEX_URL=<CUDA wheel index for your driver>
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
