@@ -1306,6 +1306,17 @@ def _check_no_overlap(span: tuple[int, int, str], others: list[dict]) -> None:
             )
 
 
+def _split_and_status(doc: dict) -> tuple[str, str]:
+    """An incoming document's split and status, defaulted and checked."""
+    split = doc.get("split") or "unassigned"
+    if split not in _SPLIT_SET:
+        _check_choice("split", split, SPLITS)
+    status = doc.get("status") or "new"
+    if status not in _STATUS_SET:
+        _check_choice("status", status, STATUSES)
+    return split, status
+
+
 def _document_row(doc: dict) -> tuple[tuple, Sequence[tuple[int, int, str]]]:
     """Check one incoming document; return its column values and its spans.
 
@@ -1321,12 +1332,7 @@ def _document_row(doc: dict) -> tuple[tuple, Sequence[tuple[int, int, str]]]:
     if tokens is None:
         tokens = tokenize(text)
     tokens_json = _encode_tokens(text, tokens)
-    split = doc.get("split") or "unassigned"
-    if split not in _SPLIT_SET:
-        _check_choice("split", split, SPLITS)
-    status = doc.get("status") or "new"
-    if status not in _STATUS_SET:
-        _check_choice("status", status, STATUSES)
+    split, status = _split_and_status(doc)
     spans = doc.get("spans")
     checked = _check_document_spans(tokens, spans) if spans else ()
     meta = doc.get("meta")
@@ -1341,12 +1347,7 @@ def _reader_document_row(
     text = doc["text"]
     if type(text) is not str or not text:
         _check_text(text)
-    split = doc.get("split") or "unassigned"
-    if split not in _SPLIT_SET:
-        _check_choice("split", split, SPLITS)
-    status = doc.get("status") or "new"
-    if status not in _STATUS_SET:
-        _check_choice("status", status, STATUSES)
+    split, status = _split_and_status(doc)
     meta = doc.get("meta")
     tokens_json = "[" + ",".join(map(token_json.__getitem__, doc["tokens"])) + "]"
     row = (text, tokens_json, split, status, doc.get("source") or "", _json(meta) if meta else None)
