@@ -78,7 +78,12 @@ def _needs_prefix_space(tokenizer: Any) -> bool:
 def load_token_classifier(path: str, **kwargs: Any) -> Any:
     """``AutoModelForTokenClassification`` from safetensors only; errors say what to do."""
     from transformers import AutoModelForTokenClassification
+    from transformers.utils import logging as hf_logging
 
+    # A base model has no token-classification head yet; transformers' load report says
+    # so in a large table on every run. The head is new on purpose, so keep that quiet.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
     try:
         return AutoModelForTokenClassification.from_pretrained(
             path, use_safetensors=True, trust_remote_code=False, **kwargs
@@ -89,6 +94,8 @@ def load_token_classifier(path: str, **kwargs: Any) -> Any:
             "safetensors files (model.safetensors); choose a Hugging Face model folder that "
             "has one."
         ) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def iob2_tags(id2label: dict[int, str], source: str) -> list[str]:
