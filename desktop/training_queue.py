@@ -21,7 +21,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Signal
 from core.errors import SpanlabError, TrainingError
 from core.store import Project
 from core.training.config import TrainConfig
-from core.training.runs import RunRecorder, resolve_warm_start
+from core.training.runs import RunRecorder, resolve_warm_start, run_output_dir
 from desktop.workers import Worker, start_worker
 
 FINAL_KINDS = ("done", "cancelled", "failed")
@@ -97,7 +97,7 @@ class TrainingQueue(QObject):
                 "mark them annotated, and assign splits (or put them in train) first."
             )
         run_id = project.create_run(config_dict(config), str(config.base_model), status="queued")
-        output_dir = Path(project.models_dir) / f"run-{run_id}"
+        output_dir = run_output_dir(project, run_id)
         self._jobs.append(TrainingJob(run_id, config, data, output_dir, project))
         self._notify_runs()
         self.queue_changed.emit()

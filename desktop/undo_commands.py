@@ -61,13 +61,20 @@ class Command(QUndoCommand):
         raise NotImplementedError
 
 
-class SpanCommand(Command):
+class DocumentCommand(Command):
+    """An edit of one document: undoing or redoing it shows that document."""
+
     doc_id: int
 
     def reveal(self) -> None:
         if self.c.current_document_id != self.doc_id:
             self.c.open_document(self.doc_id)
 
+    def notify(self) -> None:
+        self.c.document_changed.emit(self.doc_id)
+
+
+class SpanCommand(DocumentCommand):
     def notify(self) -> None:
         self.c.spans_changed.emit(self.doc_id)
 
@@ -131,7 +138,7 @@ class AcceptSpans(SpanCommand):
             self.c.project.restore_span(row)
 
 
-class SetField(Command):
+class SetField(DocumentCommand):
     """Set a document's status or split."""
 
     def __init__(
@@ -152,13 +159,6 @@ class SetField(Command):
 
     def undo_it(self) -> None:
         self._set(self.old)
-
-    def reveal(self) -> None:
-        if self.c.current_document_id != self.doc_id:
-            self.c.open_document(self.doc_id)
-
-    def notify(self) -> None:
-        self.c.document_changed.emit(self.doc_id)
 
 
 class AddLabel(Command):

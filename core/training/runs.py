@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import NotFoundError, TrainingError
-from core.store import now
+from core.store import Project, now
 from core.training.config import TrainConfig
 
 FINAL = {"done": "done", "cancelled": "cancelled", "failed": "failed"}
@@ -67,6 +67,11 @@ class RunRecorder:
     handle = record
 
 
+def run_output_dir(project: Project, run_id: int) -> Path:
+    """Where a run's model folder goes: ``NAME/run-<id>`` beside the project file."""
+    return Path(project.models_dir) / f"run-{run_id}"
+
+
 def run_training(
     project: Any,
     config: TrainConfig,
@@ -91,7 +96,7 @@ def run_training(
         run_id = project.create_run(config.to_dict(), str(config.base_model), status="queued")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         run_id = _from_main_process(run_id, config)
-    output_dir = Path(project.models_dir) / f"run-{run_id}"
+    output_dir = run_output_dir(project, run_id)
     if not main:
         for _ in train(config, data, output_dir, should_stop or (lambda: False)):
             pass  # the main process reports and records
