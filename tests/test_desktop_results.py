@@ -22,8 +22,10 @@ TIMEOUT = 60_000
 @pytest.fixture
 def controller(tmp_path, tmp_path_factory, qtbot):
     project = trained_project(tmp_path_factory, tmp_path / "p.spanlab")
-    # A dev document annotated against the pattern: the model gets it wrong.
-    project.add_document("Oslo met Alice .", split="dev", status="annotated", spans=[(0, 4, "PER")])
+    # A dev document whose entity has a label the model was never trained on: whatever
+    # the model predicts there, it is an error (a false negative or a wrong type).
+    project.add_label("ORG")
+    project.add_document("Oslo met Alice .", split="dev", status="annotated", spans=[(0, 4, "ORG")])
     controller = ProjectController()
     controller.set_project(project)
     yield controller
