@@ -20,6 +20,7 @@ run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/spanlab
 
 test: $(STAMP)
+	$(VENV)/bin/ruff format --check core desktop tests
 	$(VENV)/bin/ruff check core desktop tests
 	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q

@@ -11,14 +11,17 @@ exit with 2. A PROJECT argument without an extension means ``PROJECT.spanlab``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from core.errors import SpanlabError
+from core.errors import SpanlabError, from_system_error
 
 if TYPE_CHECKING:
     from core.store import Project
@@ -42,11 +45,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SpanlabError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
+        return _fail(error)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`spanlab stats P | head -1`): stop quietly,
+        # as other Unix tools do, and keep Python from complaining at exit.
+        _silence_stdout()
+        return 141
+    except (OSError, sqlite3.Error) as error:
+        known = from_system_error(error)
+        if known is None:
+            raise
+        return _fail(known)
+
+
+def _fail(error: SpanlabError) -> int:
+    with contextlib.suppress(BrokenPipeError):
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+    return 1
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,14 +97,15 @@ def project_path(name: str) -> Path:
     return path if path.suffix else path.with_name(path.name + SUFFIX)
 
 
-def _open(name: str) -> Project:
-    """Open an existing project (the store is imported lazily, to keep --help quick)."""
+def open_project(name: str, readonly: bool = False) -> Project:
+    """Open an existing project; a command that only reads opens it read-only, so it
+    works while another process writes (the store is imported lazily: quick --help)."""
     from core.store import Project
 
     path = project_path(name)
     if not path.exists():
         raise SpanlabError(f"There is no project {path}: create it with `spanlab init {name}`.")
-    return Project.open(path)
+    return Project.open(path, readonly=readonly)
 
 
 # -- init ----------------------------------------------------------------------------------
@@ -141,7 +166,9 @@ def _import(args: argparse.Namespace) -> int:
     from core.formats import import_file
 
     reporter = _Progress(sys.stderr, "importing", unit="bytes")
-    with _open(args.project) as project:
+    with open_project(args.project) as project:
+        if project.count_documents():  # a copy to go back to if anything goes wrong later
+            project.backup()
         result = import_file(
             project,
             args.file,
@@ -160,8 +187,12 @@ def _import(args: argparse.Namespace) -> int:
         f"{args.file} ({result.format}{scheme}) in {result.seconds:.1f} s."
     )
     if result.new_labels:
-        print(f"New labels: {', '.join(result.new_labels)}.")
+        shown, more = result.new_labels[:_LABELS_SHOWN], len(result.new_labels) - _LABELS_SHOWN
+        print(f"New labels: {', '.join(shown)}{f' … and {more:,} more' if more > 0 else ''}.")
     return 0
+
+
+_LABELS_SHOWN = 20  # the success line names at most this many new labels
 
 
 # -- export --------------------------------------------------------------------------------
@@ -184,7 +215,7 @@ def _export(args: argparse.Namespace) -> int:
     from core.formats import export_file
 
     reporter = _Progress(sys.stderr, "exporting", unit="documents")
-    with _open(args.project) as project:
+    with open_project(args.project, readonly=True) as project:
         n = export_file(project, args.file, format=args.format, split=args.split, progress=reporter)
     reporter.done()
     which = f" of the {args.split} split" if args.split else ""
@@ -203,7 +234,7 @@ def _add_stats(sub: argparse._SubParsersAction) -> None:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    with _open(args.project) as project:
+    with open_project(args.project, readonly=True) as project:
         stats = project.stats()
         name = project.path.name
     if args.json:

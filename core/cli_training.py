@@ -7,6 +7,7 @@ user (SpanlabError) are left to ``core.cli.main`` to print.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import signal
@@ -113,15 +114,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.cli import project_path
-    from core.store import Project
+    from core.cli import open_project
     from core.training.runs import run_training
 
     _quiet_transformers()
     config = config_from_args(args)
     stop = _StopOnInterrupt()
     show = _json_printer(sys.stdout) if args.json_events else ProgressPrinter(sys.stderr)
-    with Project.open(project_path(args.project)) as project, stop:
+    with open_project(args.project) as project, stop:
         final = run_training(project, config, should_stop=stop, on_event=show)
     if final.get("worker"):  # a helper process of a data-parallel run: the first one reports
         return 0
@@ -136,32 +136,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     raise TrainingError(final.get("error") or "Training failed.")
 
 
+#: Signals that end a run as Ctrl+C does: the terminal closing (SIGHUP) and a polite
+#: kill (SIGTERM, what `kill`, systemd and most schedulers send first).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 class _StopOnInterrupt:
-    """Ctrl+C asks the run to stop cleanly after the current step; a second one kills."""
+    """Ctrl+C, SIGTERM or SIGHUP ask the run to stop cleanly after the current step
+    (it is recorded as cancelled, no model folder is left); a second one aborts."""
 
     def __init__(self) -> None:
         self.asked = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __call__(self) -> bool:
         return self.asked
 
     def __enter__(self) -> _StopOnInterrupt:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self._previous = None
+        for signum in STOP_SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread
+                break
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.asked:
             raise KeyboardInterrupt
         self.asked = True
-        print("\nStopping after this step (Ctrl+C again to abort)…", file=sys.stderr)
+        with contextlib.suppress(OSError):  # stderr may be gone with the terminal
+            name = signal.Signals(signum).name
+            again = "Ctrl+C" if signum == signal.SIGINT else name
+            print(f"\n{name}: stopping after this step ({again} again to abort)…", file=sys.stderr)
 
 
 def _json_printer(out: TextIO) -> Any:
@@ -241,12 +254,11 @@ def _num(value: Any) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.cli import project_path
-    from core.store import Project
+    from core.cli import open_project
     from core.training.evaluation import evaluate
 
     _quiet_transformers()
-    with Project.open(project_path(args.project)) as project:
+    with open_project(args.project, readonly=True) as project:
         model_dir = args.model or _run_model(project, args.run)
         examples = project.examples(args.split)
     if not examples:
@@ -326,10 +338,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from core.cli import project_path
-    from core.store import Project
+    from core.cli import open_project
 
-    with Project.open(project_path(args.project)) as project:
+    with open_project(args.project, readonly=True) as project:
         runs = project.runs()
     if args.json:
         print(json.dumps(runs, indent=2, default=str))

@@ -22,6 +22,14 @@ class ProjectFileError(SpanlabError):
     """A file that cannot be opened as a Spanlab project (not one, or from a newer version)."""
 
 
+class ProjectDamagedError(ProjectFileError):
+    """A Spanlab project whose file fails SQLite's integrity check."""
+
+
+class ProjectBusyError(SpanlabError):
+    """A write refused because another connection holds the project's write lock."""
+
+
 class ValidationError(SpanlabError):
     """An edit or a value that breaks a rule of the data model."""
 
@@ -67,3 +75,51 @@ class TrainingError(SpanlabError):
 
 class ModelLoadError(SpanlabError):
     """A model folder that is missing, is not a token-classification model, or is unusable."""
+
+
+def from_system_error(exc: BaseException) -> SpanlabError | None:
+    """A user-facing error for an OS or SQLite failure that reached the top, or None.
+
+    The last line of defence for the CLI and the desktop: a full disk, a write-protected
+    file or a damaged database file get one readable sentence instead of a traceback.
+    """
+    import errno
+    import sqlite3
+
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        hint = {
+            errno.ENOSPC: "Free some disk space and try again; nothing was half-written.",
+            errno.EDQUOT: "Free some of your disk quota and try again.",
+            errno.EACCES: "Check the permissions of the file and its folder.",
+            errno.EPERM: "Check the permissions of the file and its folder.",
+            errno.EROFS: "The file system is read-only: choose another place.",
+            errno.ENOENT: "Check the path.",
+        }.get(exc.errno or 0, "Check the path, its permissions and the free disk space.")
+        return SpanlabError(f"Cannot use{where}: {reason}. {hint}")
+    if isinstance(exc, sqlite3.DatabaseError):
+        text = str(exc)
+        if "malformed" in text or "not a database" in text:
+            return ProjectDamagedError(
+                f"The project file is damaged (SQLite: {text}). Restore it from its backup "
+                "(NAME.spanlab.bak beside it, made before each import) or from one of yours."
+            )
+        if "readonly" in text:
+            return ProjectFileError(
+                f"The project file cannot be written ({text}): make it and its folder "
+                "writable, or copy it to a folder you can write to."
+            )
+        if "locked" in text or "busy" in text:
+            return ProjectBusyError(
+                f"The project is busy: another window or process is writing to it ({text}). "
+                "Try again when it has finished."
+            )
+        if "full" in text:
+            return SpanlabError(f"The disk is full ({text}): free some space and try again.")
+        return SpanlabError(f"The project file could not be used: SQLite says “{text}”.")
+    return None
+
+
+class ExportError(SpanlabError):
+    """A file that export cannot write: a read-only file or folder, a full disk."""

@@ -133,10 +133,20 @@ def m002_full_text_search(db: Database) -> None:
     )
 
 
+def m003_run_owner(db: Database) -> None:
+    """Which process runs a run (JSON: host, pid, process start time).
+
+    So that a run whose process was killed is not shown as running forever: the next
+    open sees the process gone and closes the run. NULL for runs recorded before.
+    """
+    db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+
+
 #: Applied in order; ``MIGRATIONS[n - 1]`` brings a project to schema version ``n``.
 MIGRATIONS: list[Callable[[Database], None]] = [
     m001_create_tables,
     m002_full_text_search,
+    m003_run_owner,
 ]
 
 #: The schema version this code writes.

@@ -8,10 +8,13 @@ transaction; ``atomic()`` groups several into one. Rows come back as plain dicts
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
 import sqlite3
+import stat
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
@@ -20,13 +23,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core import migrations
+from core import migrations, project_file, run_owner
 from core.errors import (
     NotFoundError,
     OverlapError,
+    ProjectBusyError,
     ProjectFileError,
     SpanAlignmentError,
-    SpanlabError,
     ValidationError,
 )
 from core.tagging import align_spans, check_overlaps, snap_span
@@ -37,33 +40,49 @@ STATUSES = ("new", "annotated", "skipped")
 ORIGINS = ("human", "model")
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 
-#: Label colours, handed out in order: ColorBrewer Set3, light enough to sit behind text.
+#: Label colours, handed out in order. Drawn from qualitative palettes meant for
+#: categories (ColorBrewer Set3 and Pastel, the light half of Tableau 20, Kelly's colours
+#: with the dark ones lightened), ordered farthest-first in CIELAB: each one is as unlike
+#: the colours before it as the rest allow, so the first labels differ most. All keep a
+#: contrast of at least 7:1 with black text. ``tests/test_store_labels.py`` checks this.
 PALETTE = (
     "#8dd3c7",
-    "#fdb462",
-    "#bebada",
+    "#f38400",
+    "#8db600",
+    "#c084c1",
+    "#fdcdac",
     "#fb8072",
-    "#80b1d3",
-    "#b3de69",
-    "#fccde5",
-    "#ffed6f",
-    "#bc80bd",
-    "#ccebc5",
+    "#98df8a",
+    "#f3c300",
+    "#decbe4",
+    "#6ba7cb",
+    "#fdb462",
     "#ffffb3",
-    "#d9d9d9",
+    "#ffed6f",
+    "#e0859d",
+    "#c4968b",
+    "#ccebc5",
+    "#a69cc5",
+    "#57b08f",
+    "#b3de69",
+    "#f6a600",
 )
+#: Two label colours closer than this (CIE76 distance in CIELAB) look alike side by side:
+#: two oranges, say, even when one is lighter.
+DISTINCT_COLOURS = 30.0
+#: Labels are entity types (PER, ORG…): a project with more is a misread file.
+MAX_LABELS = 1000
+#: The longest label name: it is shown in menus, buttons and tables.
+MAX_LABEL_CHARS = 100
 AUTO_SHORTCUTS = tuple("123456789")
 _SPLIT_SET = frozenset(SPLITS)
 _STATUS_SET = frozenset(STATUSES)
 PREVIEW_CHARS = 160
-BUSY_TIMEOUT_S = 5.0
 _BULK_CHUNK = 5000
 # Above this many matching spans a label/origin filter is probed per document (EXISTS);
 # below it the matching ids are collected first (IN). Where the two cost the same for
 # a page of 100 out of a million documents.
 _COMMON_SPANS = 20000
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_CORE_TABLES = {"labels", "documents", "spans", "runs", "run_events"}
 _RUN_FIELDS = ("status", "started", "finished", "output_dir", "metrics", "error", "base_model")
 _EVENT_FIELDS = ("kind", "step", "epoch", "loss", "lr", "throughput")
 
@@ -93,8 +112,9 @@ def now() -> str:
 class Project:
     """An open Spanlab project file. Create with ``create``/``open``/``open_or_create``."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly
         self._conn = conn
         self._db = Database(conn)
 
@@ -114,8 +134,8 @@ class Project:
             )
         conn = None
         try:
-            conn = _connect(path)
-            project = cls._setup(path, conn)
+            conn = project_file.connect(path, create=True)
+            project = cls._setup(path, conn, version=0)
             if labels:
                 with project.atomic():
                     for name in labels:
@@ -132,19 +152,45 @@ class Project:
         return project
 
     @classmethod
-    def open(cls, path: str | Path) -> Project:
-        """Open an existing project, migrating an older schema forward.
+    def open(cls, path: str | Path, readonly: bool = False) -> Project:
+        """Open an existing project.
 
-        Raises ProjectFileError, without touching the file, when it is missing, is not
-        a Spanlab project, or comes from a newer version of Spanlab.
+        For writing (the default) the file is checked with ``PRAGMA quick_check``, an
+        older schema is migrated forward and runs whose process has gone are marked
+        interrupted. ``readonly=True`` opens with ``mode=ro``: no lock is taken beyond
+        reading, so it works while another process writes (an import, say) and on a
+        file or folder that is write-protected.
+
+        Raises ProjectFileError (ProjectDamagedError for a damaged file), without
+        writing anything, when the file is missing, not a Spanlab project, damaged,
+        from a newer version of Spanlab, or write-protected when opened for writing.
         """
         path = Path(path)
-        _check_project_file(path)
+        project_file.check_path(path)
+        if not readonly:
+            project_file.check_writable(path)
+        conn = project_file.connect(path, readonly=readonly)
         try:
-            conn = _connect(path)
-        except sqlite3.Error as error:
-            raise ProjectFileError(f"Cannot open {path}: {error}.") from error
-        return cls._setup(path, conn)
+            version = project_file.check_schema(conn, path)
+            if version == 0:
+                raise ProjectFileError(
+                    f"{path} is an empty SQLite file, not a Spanlab project. Choose a "
+                    ".spanlab file, or create a new project."
+                )
+            if readonly and version < migrations.LATEST:
+                raise ProjectFileError(
+                    f"{path} was saved by an older version of Spanlab (project format "
+                    f"{version}). Open it once for writing (in the app, or with any command "
+                    "that changes it) to bring it up to date."
+                )
+            if not readonly:
+                project_file.quick_check(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+        if readonly:
+            return cls(path, conn, readonly=True)
+        return cls._setup(path, conn, version)
 
     @classmethod
     def open_or_create(cls, path: str | Path) -> Project:
@@ -153,7 +199,8 @@ class Project:
         return cls.open(path) if path.exists() else cls.create(path)
 
     @classmethod
-    def _setup(cls, path: Path, conn: sqlite3.Connection) -> Project:
+    def _setup(cls, path: Path, conn: sqlite3.Connection, version: int) -> Project:
+        """Settings, migrations and recovery of a connection opened for writing."""
         project = cls(path, conn)
         try:
             conn.execute("PRAGMA foreign_keys = ON")
@@ -161,24 +208,42 @@ class Project:
             conn.execute("PRAGMA cache_size = -32000")
             # Migrate first: a new file is still in rollback-journal mode, so its schema,
             # version and application id land in the file itself, not in the WAL, and a
-            # second connection can recognise it straight away.
-            version = migrations.migrate(project._db)
+            # second connection can recognise it straight away. An up-to-date file takes
+            # no write lock here, so opening never waits for another writer.
+            if version < migrations.LATEST:
+                migrations.migrate(project._db)
             project._db.enable_wal()
+            run_owner.recover_runs(project)
+        except sqlite3.OperationalError as error:
+            conn.close()
+            if "locked" in str(error) or "busy" in str(error):
+                raise _busy_error(path, error) from error
+            raise ProjectFileError(f"Cannot open {path}: {error}.") from error
         except sqlite3.Error as error:
             conn.close()
             raise ProjectFileError(f"Cannot open {path}: {error}.") from error
-        if version > migrations.LATEST:
+        except BaseException:
             conn.close()
-            raise _newer_schema_error(path, version)
+            raise
         return project
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed when the last one closes)."""
-        with suppress(sqlite3.Error):
-            # Bounded, so closing a project of a million documents stays instant.
-            self._conn.execute("PRAGMA analysis_limit = 400")
-            self._conn.execute("PRAGMA optimize")
+        if not self.readonly:
+            with suppress(sqlite3.Error):
+                # Bounded, so closing a project of a million documents stays instant.
+                self._conn.execute("PRAGMA analysis_limit = 400")
+                self._conn.execute("PRAGMA optimize")
         self._conn.close()
+
+    def backup(self, target: str | Path | None = None) -> Path:
+        """Write a consistent copy of the project (default ``NAME.spanlab.bak``)."""
+        target = Path(target) if target else project_file.backup_path(self.path)
+        try:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+            return project_file.write_backup(self._conn, target, mode)
+        except (OSError, sqlite3.Error) as error:
+            raise ProjectFileError(f"Cannot write the backup {target}: {error}.") from error
 
     def __enter__(self) -> Project:
         return self
@@ -211,6 +276,10 @@ class Project:
         file waits (up to the busy timeout) instead of failing half-way through.
         """
         conn = self._conn
+        if self.readonly:
+            raise ProjectFileError(
+                f"{self.path} is open for reading only; open it for writing to change it."
+            )
         if conn.in_transaction:
             conn.execute("SAVEPOINT spanlab_nested")
             try:
@@ -225,10 +294,7 @@ class Project:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
-            raise SpanlabError(
-                f"The project is busy: another window or an import is writing to it ({error}). "
-                "Try again when it has finished."
-            ) from error
+            raise _busy_error(self.path, error) from error
         try:
             yield self
         except BaseException:
@@ -277,18 +343,32 @@ class Project:
     def add_label(self, name: str, colour: str | None = None, shortcut: str | None = None) -> dict:
         """Add a label; colour and shortcut key are picked automatically when not given."""
         name = _check_label_name(name)
+        conn = self._conn
         with self.atomic():
             if self._label_id(name) is not None:
-                raise ValidationError(f"There is already a label {name!r}.")
-            used = self.labels()
-            colour = _check_colour(colour) if colour else _free_colour(used)
+                raise ValidationError(f"There is already a label {_shown(name)}.")
+            # Aggregates in SQL, not a row dict per label: an import creates its labels
+            # one by one, and reading them all back each time made that quadratic.
+            count, top = conn.execute("SELECT count(*), max(position) FROM labels").fetchone()
+            if count >= MAX_LABELS:
+                raise ValidationError(
+                    f"A project holds at most {MAX_LABELS:,} labels, so {_shown(name)} cannot "
+                    "be added. Labels are entity types such as PER or ORG: if a file brought "
+                    "this many, its tag column is probably not the last one."
+                )
+            if colour:
+                colour = _check_colour(colour)
+            else:
+                rows = conn.execute("SELECT colour, count(*) FROM labels GROUP BY colour")
+                colour = _free_colour(dict(rows.fetchall()))
             if shortcut is None:
-                taken = {row["shortcut"] for row in used}
+                rows = conn.execute("SELECT shortcut FROM labels WHERE shortcut IS NOT NULL")
+                taken = {row[0] for row in rows}
                 shortcut = next((key for key in AUTO_SHORTCUTS if key not in taken), None)
             else:
                 shortcut = self._check_shortcut(shortcut)
-            position = max((row["position"] for row in used), default=-1) + 1
-            self._conn.execute(
+            position = (-1 if top is None else top) + 1
+            conn.execute(
                 "INSERT INTO labels (name, colour, shortcut, position) VALUES (?, ?, ?, ?)",
                 [name, colour, shortcut, position],
             )
@@ -334,10 +414,16 @@ class Project:
             )
             return self.labels()
 
-    def count_label_spans(self, name: str) -> int:
-        """How many spans (human and model) carry this label: ask before deleting it."""
+    def count_label_spans(self, name: str, origin: str | None = None) -> int:
+        """How many spans carry this label: of one origin (human / model), or of both
+        when ``origin`` is None (what deleting the label removes)."""
         label = self.get_label(name)
-        return self._scalar("SELECT count(*) FROM spans WHERE label_id = ?", [label["id"]])
+        if origin is None:
+            return self._scalar("SELECT count(*) FROM spans WHERE label_id = ?", [label["id"]])
+        _check_choice("origin", origin, ORIGINS)
+        return self._scalar(
+            "SELECT count(*) FROM spans WHERE label_id = ? AND origin = ?", [label["id"], origin]
+        )
 
     def delete_label(self, name: str) -> int:
         """Delete a label and every span that carries it; returns how many spans went."""
@@ -489,10 +575,11 @@ class Project:
         """Create a label met in imported spans, unless the label set is locked."""
         if lock_labels:
             raise ValidationError(
-                f"Unknown label {name!r}: the label set is locked. Add the label first, "
+                f"Unknown label {_shown(name)}: the label set is locked. Add the label first, "
                 "or import without locking labels."
             )
-        return self.add_label(name)["id"]
+        known = self._label_id(_check_label_name(name))  # "PER " is the label PER
+        return known if known is not None else self.add_label(name)["id"]
 
     def get_document(self, doc_id: int) -> dict:
         """One document: ``{id, text, tokens, split, status, source, meta, created, updated}``."""
@@ -1051,8 +1138,9 @@ class Project:
         _check_choice("run status", status, RUN_STATUSES)
         with self.atomic():
             cursor = self._conn.execute(
-                "INSERT INTO runs (config, status, created, base_model) VALUES (?, ?, ?, ?)",
-                [_json(config), status, now(), base_model],
+                "INSERT INTO runs (config, status, created, base_model, owner)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [_json(config), status, now(), base_model, run_owner.this_process()],
             )
             return cursor.lastrowid
 
@@ -1065,6 +1153,8 @@ class Project:
         if "status" in fields:
             _check_choice("run status", fields["status"], RUN_STATUSES)
         values = {key: _run_value(key, value) for key, value in fields.items()}
+        if fields.get("status") == "running":  # whoever starts it is the one running it
+            values["owner"] = run_owner.this_process()
         with self.atomic():
             self.get_run(run_id)
             if values:
@@ -1089,13 +1179,24 @@ class Project:
 
     def runs(self) -> list[dict]:
         """Every run, newest first."""
-        return [_run_dict(row) for row in self._rows("SELECT * FROM runs ORDER BY id DESC")]
+        return [self._run_view(row) for row in self._rows("SELECT * FROM runs ORDER BY id DESC")]
 
     def get_run(self, run_id: int) -> dict:
         """One run (NotFoundError when there is none)."""
         row = self._one("SELECT * FROM runs WHERE id = ?", [run_id])
         if row is None:
             raise NotFoundError(f"There is no training run {run_id}.")
+        return self._run_view(row)
+
+    def _run_view(self, row: dict) -> dict:
+        """A run as a dict; one whose process is gone shows as it will be recorded.
+
+        A project opened for writing has already recorded that on open; a read-only
+        one (``spanlab runs`` beside a writer) only shows it.
+        """
+        fields = run_owner.interrupted_fields(row, self.models_dir)
+        if fields is not None:
+            row = {**row, **{key: _run_value(key, value) for key, value in fields.items()}}
         return _run_dict(row)
 
     def run_events(self, run_id: int) -> list[dict]:
@@ -1119,7 +1220,7 @@ class Project:
             row = self._one(
                 "SELECT * FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1", [status]
             )
-        return _run_dict(row) if row else None
+        return self._run_view(row) if row else None
 
     def delete_run(self, run_id: int) -> None:
         """Forget a run and its events (its model folder on disk is left alone)."""
@@ -1128,68 +1229,10 @@ class Project:
             self._conn.execute("DELETE FROM runs WHERE id = ?", [run_id])
 
 
-# -- opening helpers -------------------------------------------------------------------
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode: ``atomic()`` opens every transaction itself."""
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    conn.create_function("spanlab_search_text", 1, migrations.search_text, deterministic=True)
-    return conn
-
-
-def _check_project_file(path: Path) -> None:
-    """Raise ProjectFileError unless ``path`` is a Spanlab project this code can open.
-
-    Only reads: the header is checked with plain file reads, then the schema through a
-    read-only connection, before anything opens the file for writing.
-    """
-    if not path.exists():
-        raise ProjectFileError(f"There is no project at {path}.")
-    if not path.is_file():
-        raise ProjectFileError(f"{path} is a folder, not a Spanlab project file.")
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(100)
-    except OSError as error:
-        raise ProjectFileError(f"Cannot read {path}: {error.strerror}.") from error
-    not_project = (
-        f"{path} is not a Spanlab project. Choose a .spanlab file, or create a new project."
-    )
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise ProjectFileError(not_project)
-    # ``create`` writes the schema before switching to WAL, so the application id is
-    # in the file's header even while the project that created it is still open.
-    if int.from_bytes(header[68:72], "big") != migrations.APPLICATION_ID:
-        raise ProjectFileError(not_project)
-    if int.from_bytes(header[60:64], "big") > migrations.LATEST:
-        raise _newer_schema_error(path, int.from_bytes(header[60:64], "big"))
-    # The header can lag behind a write-ahead log; ask SQLite, read-only. Without a WAL
-    # beside it the file is the whole truth: read it as immutable, which creates no
-    # -wal/-shm files (a read-only connection would, and leave them behind).
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    if not Path(f"{path}-wal").exists():
-        uri += "&immutable=1"
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
-        try:
-            version = migrations.schema_version(conn)
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        finally:
-            conn.close()
-    except sqlite3.Error as error:
-        raise ProjectFileError(f"{not_project} ({error})") from error
-    if app_id != migrations.APPLICATION_ID or (version and not tables >= _CORE_TABLES):
-        raise ProjectFileError(not_project)
-    if version > migrations.LATEST:
-        raise _newer_schema_error(path, version)
-
-
-def _newer_schema_error(path: Path, version: int) -> ProjectFileError:
-    return ProjectFileError(
-        f"{path} was saved by a newer version of Spanlab (project format {version}; this "
-        f"version reads up to {migrations.LATEST}). Update Spanlab to open it."
+def _busy_error(path: Path, error: Exception) -> ProjectBusyError:
+    return ProjectBusyError(
+        f"The project {path.name} is busy: another window or process (an import, or a "
+        f"training run) is writing to it ({error}). Try again when it has finished."
     )
 
 
@@ -1205,12 +1248,21 @@ def _check_label_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("A label needs a name.")
     name = name.strip()
-    if any(ch.isspace() for ch in name):
+    if " " in name or not name.isprintable():  # a space, a control, an invisible character
+        pieces = "".join(ch if _visible(ch) else " " for ch in name).split()
+        bad = next(ch for ch in name if not _visible(ch))
+        tries = " or ".join(dict.fromkeys(_shown(s) for s in ("_".join(pieces), "".join(pieces))))
         raise ValidationError(
-            f"Label names cannot contain spaces ({name!r}); try {name.replace(' ', '_')!r}."
+            f"Label names cannot contain spaces or invisible characters: {_shown(name)} "
+            f"contains {_char_name(bad)}; try {tries}."
         )
     if name == "O":
         raise ValidationError("'O' means 'outside any entity' in tags; choose another label name.")
+    if len(name) > MAX_LABEL_CHARS:
+        raise ValidationError(
+            f"The label name {_shown(name, 40)} is too long: a label is an entity type such "
+            f"as PER or ORG, at most {MAX_LABEL_CHARS} characters."
+        )
     return name
 
 
@@ -1222,10 +1274,80 @@ def _check_colour(colour: Any) -> str:
     return text
 
 
-def _free_colour(labels: list[dict]) -> str:
-    used = {row["colour"] for row in labels}
-    free = [colour for colour in PALETTE if colour not in used]
-    return free[0] if free else PALETTE[len(labels) % len(PALETTE)]
+def _visible(ch: str) -> bool:
+    return ch != " " and ch.isprintable()
+
+
+def _char_name(ch: str) -> str:
+    """``a no-break space (U+00A0)``: an invisible character, named so a person can find it."""
+    name = _CONTROL_NAMES.get(ch) or unicodedata.name(ch, "").lower() or "an invisible character"
+    article = "an" if name[0] in "aeiou" else "a"
+    return f"{article} {name} (U+{ord(ch):04X})"
+
+
+_CONTROL_NAMES = {
+    "\t": "tab",
+    "\n": "line break",
+    "\r": "carriage return",
+    "\v": "vertical tab",
+    "\f": "form feed",
+    "\x85": "next-line character",
+    **{chr(c): "information separator" for c in range(0x1C, 0x20)},
+}
+
+
+def _shown(name: Any, limit: int = 100) -> str:
+    """``repr`` of a name for a message, cut to ``limit`` characters (imports can be huge)."""
+    if isinstance(name, str) and len(name) > limit:
+        return f"{name[:limit]!r}… ({len(name):,} characters)"
+    text = repr(name)
+    return text if len(text) <= limit + 20 else text[:limit] + "…"
+
+
+def _free_colour(used: dict[str, int]) -> str:
+    """The first palette colour unlike every colour in use (custom ones too: a label
+    coloured #f4a259 rules out the palette's oranges); else the unused palette colour
+    least like them; once all are used, the one fewest labels have, so colours repeat
+    evenly.
+
+    ``used`` maps each colour in use to how many labels have it.
+    """
+    used_lab = [_lab(colour) for colour in used]
+
+    def nearest(colour: str) -> float:
+        lab = _lab(colour)
+        return min((_distance(lab, other) for other in used_lab), default=float("inf"))
+
+    unused = [colour for colour in PALETTE if colour not in used]
+    for colour in unused:
+        if nearest(colour) >= DISTINCT_COLOURS:
+            return colour
+    if unused:
+        return max(unused, key=nearest)
+    return min(PALETTE, key=lambda colour: used.get(colour, 0))
+
+
+@functools.lru_cache(maxsize=256)
+def _lab(colour: str) -> tuple[float, float, float]:
+    """CIELAB (D65) coordinates of ``#rrggbb``: distances there follow what eyes see."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(colour[i : i + 2], 16) / 255) for i in (1, 3, 5))
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116
+
+    fx, fy, fz = f(x), f(y), f(z)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def _distance(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    return sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) ** 0.5
 
 
 def _check_text(text: Any) -> None:

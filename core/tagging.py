@@ -189,7 +189,7 @@ def _split_tag(tag: str, index: int, prefixes: str) -> tuple[str, str]:
     if parsed is None or parsed[0] not in prefixes:
         allowed = "/".join(prefixes)
         raise TagSequenceError(
-            f"Bad tag {tag!r} at token {index + 1}: a tag is O or {allowed} followed by '-' "
+            f"Bad tag {_shown(tag)} at token {index + 1}: a tag is O or {allowed} followed by '-' "
             "and a label (e.g. B-PER). Fix the tag, or choose the scheme the file uses.",
             index=index,
         )
@@ -274,10 +274,17 @@ def _decode_strict_iob2(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     return entities
 
 
+def _shown(tag: str, limit: int = 100) -> str:
+    """``repr`` of a tag for a message, cut to ``limit`` characters (a file's can be huge)."""
+    return repr(tag) if len(tag) <= limit else f"{tag[:limit]!r}… ({len(tag):,} characters)"
+
+
 def _fail(message: str, index: int, tags: Sequence[str]) -> None:
     shown = tags[index] if index < len(tags) else "the end of the sentence"
+    if len(message) > 300:  # it names labels, which a broken file can make huge
+        message = message[:300] + "…"
     raise TagSequenceError(
-        f"{message} at token {index + 1} ({shown!r}). Fix the tags, choose the scheme the "
+        f"{message} at token {index + 1} ({_shown(shown)}). Fix the tags, choose the scheme the "
         "file really uses, or import leniently (a stray I- then starts an entity).",
         index=index,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import NotFoundError, ValidationError
-from core.store import PALETTE, Project
+from core.store import DISTINCT_COLOURS, MAX_LABEL_CHARS, MAX_LABELS, PALETTE, Project
 
 from store_support import committed_rows, filled_project
 
@@ -125,3 +125,106 @@ def test_delete_missing_label(project):
     with pytest.raises(NotFoundError):
         project.count_label_spans("ORG")
     assert committed_rows(project.path) == before
+
+
+# -- colours and limits ----------------------------------------------------------------------
+
+# The desktop's default labels, with their own colours (resources/default_labels.json).
+DEFAULTS = {"PER": "#f4a259", "ORG": "#6ca6d9", "LOC": "#8cc46e"}
+
+
+def lab(colour: str) -> tuple[float, float, float]:
+    """CIELAB (D65) of #rrggbb, written out here so the test does not trust the store's."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(colour[i : i + 2], 16) / 255) for i in (1, 3, 5))
+    xyz = (
+        (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
+        0.2126 * r + 0.7152 * g + 0.0722 * b,
+        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,
+    )
+    fx, fy, fz = (t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116 for t in xyz)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def distance(a: str, b: str) -> float:
+    return sum((p - q) ** 2 for p, q in zip(lab(a), lab(b), strict=True)) ** 0.5
+
+
+def contrast_with_black(colour: str) -> float:
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(colour[i : i + 2], 16) / 255) for i in (1, 3, 5))
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05) / 0.05
+
+
+def test_palette_is_twenty_light_distinct_colours_in_contrasting_order():
+    assert len(PALETTE) == 20 and len(set(PALETTE)) == 20
+    assert min(contrast_with_black(c) for c in PALETTE) >= 7  # black text stays readable
+    pairs = [(a, b) for i, a in enumerate(PALETTE) for b in PALETTE[i + 1 :]]
+    assert min(distance(a, b) for a, b in pairs) >= 15  # no two are hard to tell apart
+    assert min(distance(a, b) for a, b in zip(PALETTE, PALETTE[1:], strict=False)) >= 20
+    first = PALETTE[:8]  # the labels most projects have: not even look-alikes
+    assert min(distance(a, b) for i, a in enumerate(first) for b in first[i + 1 :]) >= (
+        DISTINCT_COLOURS
+    )
+
+
+def test_new_labels_get_colours_unlike_the_existing_ones(tmp_path):
+    with Project.create(tmp_path / "p.spanlab") as project:
+        for name, colour in DEFAULTS.items():
+            project.add_label(name, colour=colour)
+        for name in ("creative-work", "product", "event", "date", "MISC", "GPE", "NORP"):
+            project.add_label(name)
+        colours = [row["colour"] for row in project.labels()]
+    pairs = [(a, b) for i, a in enumerate(colours) for b in colours[i + 1 :]]
+    look_alikes = [(a, b) for a, b in pairs if distance(a, b) < DISTINCT_COLOURS]
+    assert look_alikes == []  # PER's orange rules out the palette's oranges
+
+
+def test_colours_repeat_evenly_once_the_palette_is_used_up(tmp_path):
+    with Project.create(tmp_path / "p.spanlab") as project, project.atomic():
+        for i in range(2 * len(PALETTE) + 5):
+            project.add_label(f"L{i}")
+        colours = [row["colour"] for row in project.labels()]
+    assert colours[: len(PALETTE)] == list(PALETTE)
+    counts = [colours.count(c) for c in PALETTE]
+    assert max(counts) - min(counts) <= 1
+
+
+def test_label_names_with_invisible_characters_name_them_and_suggest_a_fix(project):
+    with pytest.raises(ValidationError) as caught:
+        project.add_label("PER\xa0SON")
+    message = str(caught.value)
+    assert "no-break space (U+00A0)" in message
+    assert "'PER_SON'" in message and "'PERSON'" in message
+    assert "'PER\\xa0SON'" not in message.split("try")[1]  # the suggestion is a real fix
+    with pytest.raises(ValidationError, match=r"zero width space \(U\+200B\).*'PER_SON'"):
+        project.add_label("PER\u200bSON")
+    with pytest.raises(ValidationError, match=r"a vertical tab \(U\+000B\)"):
+        project.add_label("A\vB")
+
+
+def test_a_huge_label_name_is_quoted_short(project):
+    with pytest.raises(ValidationError) as caught:
+        project.add_label("X" * 100_000 + " Y")
+    assert len(str(caught.value)) < 600
+
+
+def test_a_project_holds_at_most_max_labels(tmp_path):
+    with Project.create(tmp_path / "p.spanlab") as project:
+        with project.atomic():
+            for i in range(MAX_LABELS):
+                project.add_label(f"L{i}")
+        with pytest.raises(ValidationError, match=f"at most {MAX_LABELS:,} labels"):
+            project.add_label("ONE_MORE")
+        assert len(project.labels()) == MAX_LABELS
+
+
+def test_label_names_are_at_most_max_label_chars(project):
+    assert project.add_label("L" * MAX_LABEL_CHARS)["name"] == "L" * MAX_LABEL_CHARS
+    with pytest.raises(ValidationError, match=f"at most {MAX_LABEL_CHARS} characters"):
+        project.add_label("L" * (MAX_LABEL_CHARS + 1))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-import core.store
+import core.project_file
 from core import migrations
 from core.errors import ProjectFileError, SpanlabError, ValidationError
 from core.store import Project
@@ -281,7 +281,7 @@ def test_a_writer_waits_for_another_connection_to_commit(tmp_path):
 def test_a_writer_that_waits_too_long_gets_a_clear_error(tmp_path, monkeypatch):
     path = tmp_path / "shared.spanlab"
     with filled_project(path) as project:
-        monkeypatch.setattr(core.store, "BUSY_TIMEOUT_S", 0.1)
+        monkeypatch.setattr(core.project_file, "BUSY_TIMEOUT_S", 0.1)
         with Project.open(path) as other:  # opened with the short timeout
             with project.atomic():
                 project.add_label("ORG")

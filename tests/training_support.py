@@ -21,6 +21,7 @@ def make_tiny_model(folder: Path, extra_words: list[str] = ()) -> Path:
     The vocabulary holds the corpus words plus single letters and ``##`` letters, so any
     lower-case word is still tokenized (into several sub-tokens) rather than ``[UNK]``.
     """
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -39,6 +40,9 @@ def make_tiny_model(folder: Path, extra_words: list[str] = ()) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
+    # Seeded: the same starting weights in every session, so tests that train on it see
+    # the same model each time rather than one that is sometimes weaker.
+    torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -1,11 +1,15 @@
 """Finding, loading and checking models and tokenizers; choosing the device.
 
-Weights load only from safetensors and never with ``trust_remote_code``: a model folder
-is data, not code.
+A model folder is data, not code. Weights load only from safetensors; every config,
+tokenizer and model load passes ``trust_remote_code=False``; and a folder that asks for
+code of its own (an ``auto_map``, or a ``model_type`` transformers does not know) is
+refused before transformers reads it, so it can neither run that code nor stop to ask
+whether it may.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ def resolve_model_path(name: str) -> str:
                 f"{path} is a folder but not a model (no config.json in it). Choose a Hugging "
                 "Face model folder, e.g. the output folder of an earlier run."
             )
+        refuse_custom_code(path)
         return str(path)
     if path.exists() or looks_like_path or name.count("/") > 1:
         raise ModelLoadError(
@@ -40,12 +45,51 @@ def resolve_model_path(name: str) -> str:
     return name  # a hub name such as "bert-base-cased"; needs the network unless cached
 
 
+def refuse_custom_code(folder: str | Path) -> None:
+    """Raise ModelLoadError if a model folder would need its own Python code to load.
+
+    Reads only the folder's JSON files; nothing in the folder is imported or run.
+    """
+    from transformers import CONFIG_MAPPING
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return  # a hub name: trust_remote_code=False on every load covers it
+    for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json"):
+        file = folder / name
+        if not file.is_file():
+            continue
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ModelLoadError(
+                f"{file} cannot be read as JSON ({exc}). The model folder is damaged: "
+                "export the model again, or choose another folder."
+            ) from exc
+        if not isinstance(data, dict):
+            raise ModelLoadError(f"{file} is not a JSON object; the model folder is damaged.")
+        if "auto_map" in data:
+            raise ModelLoadError(
+                f"{folder} asks to run Python code of its own ({name} has an “auto_map”). "
+                "Spanlab never runs code from a model folder. Use a standard Hugging Face "
+                "model (BERT, RoBERTa, DeBERTa, …) or a folder written by Spanlab."
+            )
+        model_type = data.get("model_type") if name == "config.json" else None
+        if name == "config.json" and model_type not in CONFIG_MAPPING:
+            raise ModelLoadError(
+                f"{folder} has a model type transformers does not know ({model_type!r} in "
+                "config.json); loading it would need the folder's own code, which Spanlab "
+                "never runs. Use a standard Hugging Face model or a folder written by Spanlab."
+            )
+
+
 def load_tokenizer(path: str) -> Any:
     """A fast tokenizer for ``path`` (word alignment needs ``word_ids()``)."""
     from transformers import AutoTokenizer
 
+    refuse_custom_code(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"Cannot load a tokenizer from {path}: {exc}. Use a folder that holds the "
@@ -53,7 +97,9 @@ def load_tokenizer(path: str) -> Any:
         ) from exc
     check_fast_tokenizer(tokenizer, path)
     if _needs_prefix_space(tokenizer):  # byte-level BPE (RoBERTa, GPT-2) on pre-split words
-        tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True)
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, add_prefix_space=True, trust_remote_code=False
+        )
     return tokenizer
 
 
@@ -82,6 +128,7 @@ def load_token_classifier(path: str, **kwargs: Any) -> Any:
 
     # A base model has no token-classification head yet; transformers' load report says
     # so in a large table on every run. The head is new on purpose, so keep that quiet.
+    refuse_custom_code(path)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:

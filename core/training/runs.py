@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import NotFoundError, TrainingError
+from core.run_owner import run_folder
 from core.store import Project, now
 from core.training.config import TrainConfig
 
@@ -69,7 +70,7 @@ class RunRecorder:
 
 def run_output_dir(project: Project, run_id: int) -> Path:
     """Where a run's model folder goes: ``NAME/run-<id>`` beside the project file."""
-    return Path(project.models_dir) / f"run-{run_id}"
+    return run_folder(project.models_dir, run_id)
 
 
 def run_training(

@@ -281,6 +281,16 @@ def main(argv: list[str] | None = None) -> int:
             report("count_documents() (ms)", count_ms, peer_count, "ms", "lower")
             _, stats_ms = median_ms(project.stats, repeat=1)
             report("stats() (ms)", stats_ms, None, "ms", "lower")
+        # -- opening: for writing (PRAGMA quick_check reads every page) vs read-only ------
+        _, open_rw = median_ms(lambda: Project.open(project_path).close(), repeat=3)
+        _, open_ro = median_ms(lambda: Project.open(project_path, readonly=True).close(), repeat=3)
+        report("open for writing, quick_check (ms)", open_rw, open_ro, "ms", "lower")
+        print(f"{'':<34} (peer: a read-only open, which checks nothing; file in page cache)")
+        _, backup_ms = median_ms(
+            lambda: Project.open(project_path, readonly=True).backup(folder / "bench.spanlab.bak"),
+            repeat=1,
+        )
+        report("backup before an import (ms)", backup_ms, None, "ms", "lower")
         peer.close()
     finally:
         if not args.keep:
