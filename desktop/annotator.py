@@ -2,8 +2,10 @@
 
 Select words (drag, or double-click one), then press a label's key or click its button:
 the selection becomes a span, stored at once. Click a span to select it; a label key
-relabels it, Delete removes it, Enter accepts a model suggestion. Every edit goes
-through the controller, so it is saved immediately and can be undone.
+relabels it, Delete removes it, Enter accepts a model suggestion. A new span over a
+model suggestion replaces it; over a person's span, the hint line says in words what
+overlaps what and offers to replace it. Every edit goes through the controller, so it
+is saved immediately and can be undone.
 """
 
 from __future__ import annotations
@@ -30,6 +32,21 @@ from desktop.span_view import SpanView
 
 HINT_IDLE = "Drag across words or double-click one, then press a label key or button."
 HINT_SPAN = "{what} — a label key relabels it, Delete removes it{accept}."
+HINT_OVERLAP = "{new} overlaps {old}: a word has one label. Replace {it}? {how}"
+QUOTE_MAX = 40
+
+
+def quote_span(text: str, span: dict) -> str:
+    """A span in words, e.g. “Paris” (LOC), or “Tom” (PER, suggested)."""
+    words = text[span["start"] : span["end"]]
+    if len(words) > QUOTE_MAX:
+        words = words[: QUOTE_MAX - 1] + "…"
+    suggested = ", suggested" if span.get("origin") == "model" else ""
+    return f"“{words}” ({span['label']}{suggested})"
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 class Annotator(QWidget):
@@ -54,6 +71,14 @@ class Annotator(QWidget):
         self.hint = QLabel(HINT_IDLE)
         self.hint.setObjectName("hint")
         self.hint.setWordWrap(True)
+        self.replace_button = QPushButton("Replace")
+        self.replace_button.setToolTip(
+            "Replace the overlapping span with the new one (Ctrl+Z undoes)"
+        )
+        self.replace_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys keep going to the text
+        self.replace_button.hide()
+        #: A refused label waiting for "Replace": (doc_id, start, end, label), or None.
+        self._offer: tuple[int, int, int, str] | None = None
 
         self.actions_by_name = self._make_actions()
         buttons = QHBoxLayout()
@@ -83,7 +108,10 @@ class Annotator(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.label_bar)
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.hint)
+        hint_row = QHBoxLayout()
+        hint_row.addWidget(self.hint, 1)
+        hint_row.addWidget(self.replace_button)
+        layout.addLayout(hint_row)
         layout.addLayout(buttons)
         self._update_buttons()
 
@@ -92,6 +120,8 @@ class Annotator(QWidget):
         self.view.delete_pressed.connect(self.delete_selected_span)
         self.view.accept_pressed.connect(self.accept_selected_span)
         self.view.span_selected.connect(self._show_hint)
+        self.view.selection_changed.connect(self._on_selection_changed)
+        self.replace_button.clicked.connect(self.replace_offered)
         self.view.context_menu_requested.connect(self._context_menu)
         self.split.activated.connect(self._on_split_chosen)
         controller.labels_changed.connect(self._on_labels)
@@ -224,14 +254,74 @@ class Annotator(QWidget):
         selection = self.view.selected_range()
         span = self.view.selected_span
         if selection is not None:
-            row = self.controller.add_span(self.doc["id"], selection[0], selection[1], name)
-            if row:
-                self.view.clear_selection()
-                self.view.select_span(self.view.span_by_id(row["id"]))
+            self._label_words(selection[0], selection[1], name)
         elif span is not None:
             self.controller.set_span_label(span, name)
         else:
             self.hint.setText(f"Select some words first, then press {name}'s key.")
+
+    def _label_words(self, start: int, end: int, name: str) -> None:
+        """Store ``[start, end)`` as a ``name`` span.
+
+        Over a model suggestion the new span replaces it. Over a person's span it is
+        not stored at once: the hint line says what overlaps what and offers to replace
+        (the same key again, or the Replace button).
+        """
+        doc_id = self.doc["id"]
+        clashes = self.controller.overlapping_spans(doc_id, start, end)
+        humans = [s for s in clashes if s["origin"] == "human"]
+        if len(clashes) == 1 and humans and (humans[0]["start"], humans[0]["end"]) == (start, end):
+            self.view.clear_selection()  # the very words of a span: relabel it
+            row = self.controller.set_span_label(humans[0], name)
+            if row:
+                self.view.select_span(self.view.span_by_id(row["id"]))
+            return
+        offer = (doc_id, start, end, name)
+        if humans and self._offer != offer:
+            self._offer_replace(offer, clashes)
+            return
+        if clashes:
+            row = self.controller.replace_spans(doc_id, clashes, start, end, name)
+        else:
+            row = self.controller.add_span(doc_id, start, end, name)
+        if not row:
+            return
+        self.view.clear_selection()
+        self.view.select_span(self.view.span_by_id(row["id"]))
+        if clashes:
+            old = _and([quote_span(self.view.text, s) for s in clashes])
+            self.hint.setText(
+                f"Replaced {old} with {quote_span(self.view.text, row)} — Ctrl+Z undoes."
+            )
+
+    def _offer_replace(self, offer: tuple[int, int, int, str], clashes: list[dict]) -> None:
+        _, start, end, name = offer
+        key = next((r.get("shortcut") for r in self.controller.labels() if r["name"] == name), None)
+        how = f"Press {key} again or click Replace." if key else "Click Replace."
+        new = quote_span(self.view.text, {"start": start, "end": end, "label": name})
+        old = _and([quote_span(self.view.text, s) for s in clashes])
+        it = "it" if len(clashes) == 1 else "them"
+        self.hint.setText(HINT_OVERLAP.format(new=new, old=old, it=it, how=how))
+        self._offer = offer
+        self.replace_button.show()
+
+    def _drop_offer(self) -> None:
+        self._offer = None
+        self.replace_button.hide()
+
+    def replace_offered(self) -> None:
+        """Store the refused span, replacing what it overlaps (one undoable edit)."""
+        offer = self._offer
+        if offer is None or self.doc is None or offer[0] != self.doc["id"]:
+            self._drop_offer()
+            return
+        self._label_words(*offer[1:])
+        self._drop_offer()
+
+    def _on_selection_changed(self, start: int, end: int) -> None:
+        if self._offer is not None and (start, end) != self._offer[1:3]:
+            self._drop_offer()
+            self._show_hint(self.view.selected_span)
 
     def delete_selected_span(self) -> None:
         """Remove the selected span."""
@@ -342,6 +432,7 @@ class Annotator(QWidget):
         self.split.setCurrentText(doc.get("split", "unassigned"))
 
     def _show_hint(self, span: dict | None) -> None:
+        self._drop_offer()
         if span is None:
             self.hint.setText(HINT_IDLE)
             return

@@ -7,11 +7,13 @@ project used, else — on first start — a sample project in the platform's dat
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
 from desktop import first_start, recent
@@ -19,6 +21,30 @@ from desktop.errors import install_excepthook
 
 ORGANISATION = "Spanlab"
 APPLICATION = "Spanlab"
+DISTRIBUTION = "spanlab"  # the installed package's name
+LICENCE = "MIT"
+
+
+def app_version() -> str:
+    """The installed package's version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def about_html() -> str:
+    """What Help ▸ About says: version, licence, and where the app keeps its data."""
+    folder = html.escape(str(first_start.data_folder()))
+    settings = html.escape(QSettings().fileName())
+    return (
+        f"<h3>Spanlab {html.escape(app_version())}</h3>"
+        "<p>Build named-entity recognisers on your own machine: annotate, train, measure, "
+        "try.</p>"
+        f"<p>Licence: {LICENCE}</p>"
+        f"<p>Data folder (the sample project, new projects by default):<br><tt>{folder}</tt></p>"
+        f"<p>Settings (recent projects, window layout):<br><tt>{settings}</tt></p>"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -27,7 +27,7 @@ Methods other panels may use: :attr:`project`, :attr:`path`, :meth:`labels`,
 :attr:`current_document_id` (what the annotator shows).
 
 Edits (each saved at once and undoable): :meth:`add_span`, :meth:`remove_span`,
-:meth:`set_span_label`, :meth:`accept_span`, :meth:`accept_all`, :meth:`set_status`,
+:meth:`set_span_label`, :meth:`replace_spans`, :meth:`accept_span`, :meth:`accept_all`, :meth:`set_status`,
 :meth:`set_split`, :meth:`add_label`, :meth:`rename_label`, :meth:`recolour_label`,
 :meth:`set_label_shortcut`; :meth:`delete_label` is confirmed by the user instead and
 clears the undo history. An edit that core refuses shows its message and returns None
@@ -52,6 +52,7 @@ from desktop.errors import describe
 log = logging.getLogger(__name__)
 
 FALLBACK_COLOUR = "#9e9e9e"
+NO_PROJECT = "Open or create a project first (File ▸ Open)."
 
 
 class ProjectController(QObject):
@@ -183,6 +184,30 @@ class ProjectController(QObject):
         self._push(commands.AddSpan(self, row))
         return row
 
+    def overlapping_spans(self, doc_id: int, start: int, end: int) -> list[dict]:
+        """The spans of a document (any origin) that share a character with ``[start, end)``."""
+        rows = self._call("spans", doc_id)
+        return [s for s in rows or [] if s["start"] < end and start < s["end"]]
+
+    def replace_spans(
+        self, doc_id: int, old: list[dict], start: int, end: int, label: str
+    ) -> dict | None:
+        """Remove the spans ``old`` and store a human span in their place, as one edit
+        (one undo puts them back); returns the new row, or None (error shown)."""
+        project = self._project
+        if project is None:
+            self.show_error(NO_PROJECT)
+            return None
+        try:
+            with project.atomic():
+                removed = [project.remove_span(s["id"]) for s in old]
+                row = project.add_span(doc_id, start, end, label)
+        except Exception as exc:
+            self.show_error(exc)
+            return None
+        self._push(commands.ReplaceSpans(self, removed, row))
+        return row
+
     def remove_span(self, span: dict) -> None:
         """Delete a span (human or model)."""
         row = self._call("remove_span", span["id"])
@@ -270,11 +295,11 @@ class ProjectController(QObject):
         self._push(commands.LabelEdit(self, f"Shortcut of {name}", "shortcut", name, key, old))
         return True
 
-    def count_label_spans(self, name: str) -> int:
-        """How many spans carry a label (shown before deleting it)."""
+    def count_label_spans(self, name: str, origin: str | None = None) -> int:
+        """How many spans carry a label: human or model ones, or both (``origin`` None)."""
         if self._project is None:
             return 0
-        n = self._call("count_label_spans", name)
+        n = self._call("count_label_spans", name, origin)
         return n if isinstance(n, int) else 0
 
     def delete_label(self, name: str) -> int:
@@ -304,7 +329,7 @@ class ProjectController(QObject):
         is shown too, with its traceback logged: an edit that fails never crashes the app.
         """
         if self._project is None:
-            self.show_error("Open or create a project first (File ▸ Open).")
+            self.show_error(NO_PROJECT)
             return _FAILED
         try:
             result = getattr(self._project, method)(*args, **kwargs)

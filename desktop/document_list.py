@@ -11,14 +11,16 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -198,7 +200,11 @@ class DocumentTableModel(QAbstractTableModel):
 
 
 class DocumentList(QWidget):
-    """Filter bar + search box + paged table; emits ``document_activated(int)``."""
+    """Filter bar + search box + paged table; emits ``document_activated(int)``.
+
+    In the search box, Down moves to the first result and Enter opens it. Every project
+    starts with no filters: a search made in one means nothing in another.
+    """
 
     document_activated = Signal(int)
 
@@ -253,7 +259,10 @@ class DocumentList(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self.apply_filters)
         self.search.textChanged.connect(self._search_timer.start)
-        self.search.returnPressed.connect(self.apply_filters)
+        self.search.returnPressed.connect(self.open_first_result)
+        self.search.installEventFilter(self)
+        self.table.installEventFilter(self)
+        self._moving_by_key = False  # the table's current row is being moved by a key
         for combo in (self.status, self.split, self.label):
             combo.currentIndexChanged.connect(self.apply_filters)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
@@ -286,6 +295,18 @@ class DocumentList(QWidget):
             "search": self.search.text().strip() or None,
         }
 
+    def reset_filters(self) -> None:
+        """Clear the search and set every filter to "any" (the table is not reloaded)."""
+        widgets = (self.search, self.status, self.split, self.label)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.search.clear()
+        for combo in (self.status, self.split, self.label):
+            combo.setCurrentIndex(0)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._search_timer.stop()
+
     def apply_filters(self) -> None:
         """Reload the table under the chosen filters and update the count."""
         self._search_timer.stop()
@@ -301,7 +322,10 @@ class DocumentList(QWidget):
             n = project.count_documents(**self.model.filters)
         except Exception:  # the table already reported the filter's error
             n = 0
-        self.count.setText(f"{n:,} document{'s' if n != 1 else ''}")
+        if n == 0 and not self.model.filters:
+            self.count.setText("No documents yet")
+        else:
+            self.count.setText(f"{n:,} document{'s' if n != 1 else ''}")
 
     def _fill_labels(self) -> None:
         current = self.label.currentData()
@@ -317,8 +341,57 @@ class DocumentList(QWidget):
             self.apply_filters()
 
     def _on_project(self) -> None:
+        self.reset_filters()
         self._fill_labels()
         self.apply_filters()
+
+    # -- keys in the search box ----------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent):
+            return super().eventFilter(watched, event)
+        plain = not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if watched is self.search and event.key() == Qt.Key.Key_Down and plain:
+            self.focus_first_result()
+            return True
+        if watched is self.table:
+            # The row change this key causes keeps the focus in the list (see below).
+            self._moving_by_key = True
+            QTimer.singleShot(0, self._key_move_done)
+        return super().eventFilter(watched, event)
+
+    def _key_move_done(self) -> None:
+        self._moving_by_key = False
+
+    def _results_now(self) -> bool:
+        """Apply a search still waiting for its timer; True when there are results."""
+        if self._search_timer.isActive():
+            self.apply_filters()
+        return self.model.rowCount() > 0
+
+    def focus_first_result(self) -> None:
+        """Move the keyboard focus from the search box to the first result (and show it)."""
+        if not self._results_now():
+            return
+        self._moving_by_key = True  # focusing the table may already make row 0 current
+        try:
+            self.table.setFocus(Qt.FocusReason.TabFocusReason)
+            self.table.selectionModel().setCurrentIndex(
+                self.model.index(0, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        finally:
+            self._moving_by_key = False
+
+    def open_first_result(self) -> None:
+        """Enter in the search box: search now and open the first result."""
+        if not self._results_now():
+            return
+        doc_id = self.model.document_id(0)
+        if doc_id is not None:
+            self.show_document(doc_id)
+            self.document_activated.emit(doc_id)
 
     # -- selection -----------------------------------------------------------------------
 
@@ -348,5 +421,11 @@ class DocumentList(QWidget):
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         doc_id = self.model.document_id(current.row()) if current.isValid() else None
-        if doc_id is not None:
-            self.document_activated.emit(doc_id)
+        if doc_id is None:
+            return
+        # Opening a document gives its text the focus, ready for label keys; a person
+        # moving through the list with the arrow keys keeps it in the list instead.
+        keep_focus = self._moving_by_key
+        self.document_activated.emit(doc_id)
+        if keep_focus:
+            self.table.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -1,4 +1,8 @@
-"""A text box that shows entities as coloured highlights, with label and confidence on hover."""
+"""A text box that shows entities as coloured highlights, with label and confidence on hover.
+
+Entities are Python offsets into ``toPlainText()``; :class:`desktop.text_offsets.OffsetMap`
+turns them into Qt positions (an emoji takes two of those).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Any
 from PySide6.QtCore import QEvent
 from PySide6.QtGui import QColor, QHelpEvent, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QToolTip, QWidget
+
+from desktop.text_offsets import OffsetMap
 
 
 class EntityTextEdit(QPlainTextEdit):
@@ -22,12 +28,13 @@ class EntityTextEdit(QPlainTextEdit):
     def set_entities(self, entities: list[dict], colour_of: Any) -> None:
         """Highlight these entities (character offsets into the current text)."""
         self._entities = list(entities)
+        offsets = OffsetMap(self.toPlainText())
         selections = []
         for entity in self._entities:
             selection = QTextEdit.ExtraSelection()
             cursor = QTextCursor(self.document())
-            cursor.setPosition(int(entity["start"]))
-            cursor.setPosition(int(entity["end"]), QTextCursor.MoveMode.KeepAnchor)
+            cursor.setPosition(offsets.to_qt(int(entity["start"])))
+            cursor.setPosition(offsets.to_qt(int(entity["end"])), QTextCursor.MoveMode.KeepAnchor)
             selection.cursor = cursor
             fmt = QTextCharFormat()
             colour = QColor(colour_of(entity["label"]))
@@ -47,12 +54,14 @@ class EntityTextEdit(QPlainTextEdit):
             self.set_entities(kept, colour_of)
 
     def entity_at(self, position: int) -> dict | None:
+        """The entity holding the character at Python offset ``position``, or None."""
         return next((e for e in self._entities if e["start"] <= position < e["end"]), None)
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
             cursor = self.cursorForPosition(self.viewport().mapFromGlobal(event.globalPos()))
-            entity = self.entity_at(cursor.position())
+            position = OffsetMap(self.toPlainText()).from_qt(cursor.position())
+            entity = self.entity_at(position)
             if entity is not None:
                 QToolTip.showText(event.globalPos(), tooltip_text(entity), self)
             else:

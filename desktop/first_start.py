@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths
+from PySide6.QtCore import QCoreApplication, QStandardPaths
 
 from core.store import Project
 
@@ -22,16 +22,34 @@ DEFAULT_PROJECT_NAME = "Sample project.spanlab"
 
 
 def data_folder() -> Path:
-    """The platform's per-user data folder for Spanlab (created when missing)."""
-    location = QStandardPaths.StandardLocation.AppDataLocation
-    folder = Path(QStandardPaths.writableLocation(location))
+    """The per-user data folder, e.g. ``~/.local/share/Spanlab`` (created when missing).
+
+    Qt's AppDataLocation appends both the organisation and the application name, which
+    for Spanlab reads ``Spanlab/Spanlab``; the generic data folder plus the application
+    name says it once.
+    """
+    generic = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    folder = Path(generic) / QCoreApplication.applicationName()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
+def legacy_data_folder() -> Path:
+    """Where earlier versions kept their data (``.../Spanlab/Spanlab``); never created."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+
+
 def default_project_path() -> Path:
-    """Where the sample project lives."""
-    return data_folder() / DEFAULT_PROJECT_NAME
+    """Where the sample project lives: the data folder, or the earlier folder if it is there.
+
+    A sample project made (and perhaps annotated) by an earlier version stays in use
+    rather than a fresh one being created beside it.
+    """
+    path = data_folder() / DEFAULT_PROJECT_NAME
+    legacy = legacy_data_folder() / DEFAULT_PROJECT_NAME
+    if not path.exists() and legacy != path and legacy.is_file():
+        return legacy
+    return path
 
 
 def default_labels() -> list[dict]:

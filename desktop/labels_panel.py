@@ -1,7 +1,8 @@
 """The labels panel: add, rename, recolour, set a shortcut key, delete.
 
 Names and keys are edited in place in the table (double-click); the colour swatch opens
-a colour picker; deleting asks first, saying how many spans go with the label.
+a colour picker; deleting asks first, saying how many spans go with the label. The Spans
+column counts a person's spans; model suggestions are shown apart ("48 (+1 suggested)").
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ from PySide6.QtWidgets import (
 from desktop.controller import ProjectController
 
 COL_COLOUR, COL_NAME, COL_KEY, COL_SPANS = range(4)
+
+
+def count_text(human: int, suggested: int) -> str:
+    """The Spans cell: a person's spans, then the model's suggestions if there are any."""
+    return f"{human} (+{suggested} suggested)" if suggested else str(human)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def swatch(colour: str, size: int = 14) -> QIcon:
@@ -126,7 +136,12 @@ class LabelsPanel(QWidget):
             name = self._name_at(i)
             item = self.table.item(i, COL_SPANS)
             if name is not None and item is not None:
-                item.setText(str(self.controller.count_label_spans(name)))
+                human = self.controller.count_label_spans(name, "human")
+                suggested = self.controller.count_label_spans(name, "model")
+                item.setText(count_text(human, suggested))
+                item.setToolTip(
+                    f"{plural(human, 'span')} by a person, {plural(suggested, 'model suggestion')}"
+                )
         self.table.blockSignals(False)
 
     def _name_at(self, row: int) -> str | None:
@@ -171,9 +186,13 @@ class LabelsPanel(QWidget):
         name = self.selected_label()
         if name is None:
             return
-        n = self.controller.count_label_spans(name)
+        human = self.controller.count_label_spans(name, "human")
+        suggested = self.controller.count_label_spans(name, "model")
+        removed = plural(human, "span")
+        if suggested:
+            removed += f" and {plural(suggested, 'model suggestion')}"
         question = (
-            f"Delete the label {name}?\n\nThis also removes {n} span{'s' if n != 1 else ''} "
+            f"Delete the label {name}?\n\nThis also removes {removed} "
             "labelled with it, in every document. It cannot be undone."
         )
         if self.confirm("Delete label", question):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -20,7 +21,8 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
-from desktop import first_start, recent
+from core.errors import NotFoundError
+from desktop import app, first_start, recent
 from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 from desktop.errors import ErrorReporter
@@ -31,6 +33,7 @@ from desktop.try_panel import TryPanel
 from desktop.workers import stop_all_workers
 
 PROJECT_FILTER = "Spanlab projects (*.spanlab);;All files (*)"
+EMPTY_PROJECT_HINT = "No documents yet — File → Import… or type one (File → New document…)."
 
 
 class MainWindow(QMainWindow):
@@ -64,6 +67,8 @@ class MainWindow(QMainWindow):
         self.controller.open_document_requested.connect(
             lambda *_: self.tabs.setCurrentWidget(self.annotate)
         )
+        self.annotate.annotator.document_opened.connect(self._remember_document)
+        self.about_box: QMessageBox | None = None
         self.resize(1360, 860)
         geometry = QSettings().value("main_window/geometry")
         if geometry is not None:
@@ -80,6 +85,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
+        self._add(file_menu, "New &document…", self.new_document, "Ctrl+Shift+N")
         self._add(file_menu, "&Import documents…", self.transfers.ask_import, "Ctrl+I")
         self._add(file_menu, "&Export annotations…", self.transfers.ask_export, "Ctrl+E")
         file_menu.addSeparator()
@@ -112,6 +118,8 @@ class MainWindow(QMainWindow):
         self._add(
             help_menu, "&Keyboard and mouse", self._show_help, QKeySequence.StandardKey.HelpContents
         )
+        self.about_action = self._add(help_menu, "&About Spanlab", self.show_about)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
     def _add(self, menu: QMenu, text: str, slot: object, key: object = None) -> QAction:
         action = menu.addAction(text)
@@ -138,16 +146,38 @@ class MainWindow(QMainWindow):
     # -- projects ------------------------------------------------------------------------
 
     def open_project(self, path: str | Path) -> bool:
-        """Open a project file and remember it."""
+        """Open a project file, remember it, and show the document last shown in it."""
+        if not self._confirm_switch():
+            return False
+        wanted = recent.last_document(path)  # read first: opening shows document 1
         ok = self.controller.open_project(path)
         if ok:
             recent.remember_project(path)
+            self._return_to(wanted)
         return ok
 
     def adopt_project(self, project: object) -> None:
         """Show an already open ``Project`` (first start, or ``--project``)."""
+        wanted = recent.last_document(project.path)  # type: ignore[attr-defined]
         self.controller.set_project(project)
         recent.remember_project(self.controller.path)
+        self._return_to(wanted)
+
+    def _return_to(self, doc_id: int | None) -> None:
+        """Show the document the person was on, unless it has gone meanwhile."""
+        project = self.controller.project
+        annotator = self.annotate.annotator
+        if doc_id is None or project is None or annotator.document_id == doc_id:
+            return
+        try:
+            project.get_document(doc_id)
+        except NotFoundError:
+            return
+        annotator.open_document(doc_id)
+
+    def _remember_document(self, doc_id: int) -> None:
+        if self.controller.path is not None:
+            recent.remember_document(self.controller.path, doc_id)
 
     def open_project_dialog(self) -> None:
         """Ask for a project file and open it."""
@@ -158,6 +188,8 @@ class MainWindow(QMainWindow):
 
     def new_project(self) -> None:
         """Ask where to create a project (with the default labels) and open it."""
+        if not self._confirm_switch():
+            return
         start = str(first_start.data_folder() / "Untitled.spanlab")
         path, _ = QFileDialog.getSaveFileName(self, "New project", start, PROJECT_FILTER)
         if not path:
@@ -176,6 +208,36 @@ class MainWindow(QMainWindow):
         path = self.controller.path
         self.setWindowTitle(f"{path.stem} — Spanlab" if path else "Spanlab")
         self.project_label.setText(str(path) if path else "")
+        project = self.controller.project
+        annotator = self.annotate.annotator
+        if project is None or annotator.document_id is not None:
+            return
+        if not project.list_documents(limit=1):
+            annotator.hint.setText(EMPTY_PROJECT_HINT)
+
+    def new_document(self) -> None:
+        """Ask for a text, add it to the project as a new document, and show it."""
+        project = self.controller.project
+        if project is None:
+            self.errors.show_message("Open or create a project first (File ▸ Open).")
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("New document")
+        dialog.setLabelText("Type or paste the document's text:")
+        dialog.setOption(QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
+        dialog.resize(640, 360)
+        if dialog.exec() != QInputDialog.DialogCode.Accepted:
+            return
+        text = dialog.textValue()
+        if not text.strip():
+            return
+        try:
+            doc_id = project.add_document(text, source="typed")
+        except Exception as exc:  # e.g. the file is busy with an import: say so
+            self.errors.show_error(exc)
+            return
+        self.controller.notify_documents_changed()
+        self.controller.open_document(doc_id)
 
     # -- misc ----------------------------------------------------------------------------
 
@@ -197,7 +259,55 @@ class MainWindow(QMainWindow):
             "<b>Undo</b>: Ctrl+Z, <b>redo</b>: Ctrl+Shift+Z. Every edit is saved at once.",
         )
 
+    def show_about(self) -> None:
+        """Help ▸ About: version, licence, and where the data lives."""
+        if self.about_box is None:
+            self.about_box = QMessageBox(
+                QMessageBox.Icon.Information, "About Spanlab", "", parent=self
+            )
+            self.about_box.setTextFormat(Qt.TextFormat.RichText)
+            self.about_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.about_box.setText(app.about_html())
+        self.about_box.open()
+
+    def _confirm_quit(self) -> bool:
+        """Ask before quitting cancels training; True to go on and quit."""
+        return self._confirm_stop_training(
+            "Quit Spanlab?", "Quitting", "quit", "keep training (Spanlab stays open)"
+        )
+
+    def _confirm_stop_training(self, title: str, doing: str, verb: str, keep: str) -> bool:
+        """Ask before an action that cancels the training runs; True to go on."""
+        queue = self.train.queue
+        if not queue.is_busy():
+            return True
+        running = queue.running()
+        waiting = len(queue.jobs()) - (running is not None)
+        what = f"Run {running.run_id} is training" if running is not None else "A run is queued"
+        if waiting and running is not None:
+            what += f" and {waiting} more {'is' if waiting == 1 else 'are'} waiting"
+        answer = QMessageBox.question(
+            self,
+            title,
+            f"{what}. {doing} cancels it: no model is kept.\n\n"
+            f"Yes: cancel the training and {verb}.\nNo: {keep}.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _confirm_switch(self) -> bool:
+        return self._confirm_stop_training(
+            "Open another project?",
+            "Opening another project",
+            "open it",
+            "keep training (this project stays open)",
+        )
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if not self._confirm_quit():
+            event.ignore()
+            return
         QSettings().setValue("main_window/geometry", self.saveGeometry())
         for panel in (self.train, self.results, self.try_it):
             shutdown = getattr(panel, "shutdown", None)

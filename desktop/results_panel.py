@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import scratch
 from core.errors import SpanlabError, ValidationError
 from desktop.metrics_table import METRIC_COLUMNS, Column, RowsTable, fmt_ratio, metric_rows
 from desktop.run_rows import error_rows, micro_f1, run_row, split_report
@@ -84,9 +84,9 @@ def copy_model_folder(source: str | Path, target: str | Path) -> Path:
     if target.exists():
         raise ValidationError(f"{target} already exists: choose another folder or name.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    )
+    scratch.remove_stale(target, ".partial")  # what a killed export left behind
+    partial = scratch.scratch_path(target, ".partial")
+    partial.mkdir()
     try:
         shutil.copytree(source, partial, dirs_exist_ok=True)
         os.replace(partial, target)

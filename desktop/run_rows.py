@@ -6,10 +6,7 @@ The store keeps a run's metrics as the trainer wrote them (``{"dev": {...}, "tes
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from core.durations import format_duration
+from core.durations import run_duration, timestamp
 from desktop.train_form import model_name
 
 ERROR_KINDS = {
@@ -33,29 +30,13 @@ def micro_f1(report: dict | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value)
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
-
-
-def _duration(seconds: float) -> str:
-    return format_duration(int(seconds))
-
-
 def run_row(run: dict) -> dict:
     """A run as one line of the runs table."""
     metrics = run.get("metrics") if isinstance(run.get("metrics"), dict) else {}
     config = run.get("config") if isinstance(run.get("config"), dict) else {}
-    started, finished = _time(run.get("started")), _time(run.get("finished"))
-    created = _time(run.get("created")) or started
+    created = timestamp(run.get("created")) or timestamp(run.get("started"))
     base = str(run.get("base_model") or config.get("base_model") or "default")
-    epochs = metrics.get("epochs") or metrics.get("epochs_run") or config.get("epochs") or None
+    epochs = metrics.get("epochs_run") or config.get("epochs") or None
     row = dict(run)
     row.update(
         date=created.astimezone().strftime("%Y-%m-%d %H:%M") if created else "",
@@ -63,7 +44,7 @@ def run_row(run: dict) -> dict:
         epochs=epochs if epochs else ("auto" if config else ""),
         dev_f1=micro_f1(split_report(metrics, "dev")),
         test_f1=micro_f1(split_report(metrics, "test")),
-        duration=_duration((finished - started).total_seconds()) if started and finished else "",
+        duration=run_duration(run),
         _tooltip=run.get("error") or base,
     )
     if run.get("status") == "failed":

@@ -35,6 +35,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextEdit, QWidget
 
+from desktop.text_offsets import OffsetMap
+
 LINE_HEIGHT_PERCENT = 190
 CAPTION_POINT_SIZE_DELTA = -3
 
@@ -84,20 +86,6 @@ class _TokenIndex:
         return index
 
 
-class _Offsets:
-    """Python string offsets <-> Qt document positions (UTF-16: astral chars count 2)."""
-
-    def __init__(self, text: str) -> None:
-        self.astral = [i for i, ch in enumerate(text) if ord(ch) > 0xFFFF]
-        self.qt_astral = [i + n for n, i in enumerate(self.astral)]
-
-    def to_qt(self, pos: int) -> int:
-        return pos + bisect_left(self.astral, pos) if self.astral else pos
-
-    def from_qt(self, pos: int) -> int:
-        return pos - bisect_left(self.qt_astral, pos) if self.astral else pos
-
-
 class SpanView(QTextEdit):
     """Shows one document with its spans; drag or double-click to select tokens.
 
@@ -132,12 +120,13 @@ class SpanView(QTextEdit):
         self._tokens: Sequence[Sequence[int]] = []
         self._spans: list[dict] = []
         self._starts: list[int] = []
-        self._offsets = _Offsets("")
+        self._offsets = OffsetMap("")
         self._selected_id: int | None = None
         self._colour: Callable[[str], str] = lambda _label: "#9e9e9e"
         self._shortcut_keys: set[str] = set()
         self._drag_origin: QPoint | None = None
         self._press_offset: int | None = None
+        self._word_picked = False  # a double-click chose a word: its release keeps it
         self._caption_font = QFont()
         self._caption_ascent = 0.0
         self._geometry: dict[tuple[int, int], list[QRectF]] = {}
@@ -168,7 +157,7 @@ class SpanView(QTextEdit):
         """Show a new document (lays the text out once)."""
         self._text = text
         self._tokens = tokens
-        self._offsets = _Offsets(text)
+        self._offsets = OffsetMap(text)
         self._selected_id = None
         # "\r" would become a line break of its own in Qt; one space keeps offsets equal.
         self._geometry = {}
@@ -274,6 +263,7 @@ class SpanView(QTextEdit):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
         if event.button() == Qt.MouseButton.LeftButton:
+            self._word_picked = False
             self._drag_origin = event.position().toPoint()
             press = self.cursorForPosition(self._drag_origin).position()
             self._press_offset = self._offsets.from_qt(press)
@@ -308,6 +298,10 @@ class SpanView(QTextEdit):
         super().mouseReleaseEvent(event)
         if event.button() != Qt.MouseButton.LeftButton:
             return
+        if self._word_picked:  # the release that ends a double-click
+            self._word_picked = False
+            self._drag_origin = None
+            return
         origin, self._drag_origin = self._drag_origin, None
         point = event.position().toPoint()
         moved = origin is not None and (origin - point).manhattanLength() > 3
@@ -333,6 +327,7 @@ class SpanView(QTextEdit):
         if token is not None:
             self.select_span(None)
             self.select_range(*token, scroll=False)
+            self._word_picked = True
         event.accept()
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt API

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.durations import format_duration
+from core.durations import format_duration, run_duration
 from core.errors import SpanlabError
 from desktop.charts import TrainingChart
 from desktop.train_form import TrainForm, model_name
@@ -78,7 +78,6 @@ class TrainPanel(QWidget):
         self._epochs = 0
         self._logged_tenths = 0
         self._shown_run: int | None = None
-        self._started_at = 0.0
         self._build()
         self._show_device()
         self.form.editor("device").currentIndexChanged.connect(lambda _i: self._show_device())
@@ -226,7 +225,6 @@ class TrainPanel(QWidget):
         self._shown_run = run_id
         self._last_step = 0
         self._logged_tenths = 0
-        self._started_at = time.monotonic()
         self.chart.clear()
         self.progress.setRange(0, 0)  # busy until the first step says how long
         self.eta_label.setText("starting…")
@@ -298,7 +296,7 @@ class TrainPanel(QWidget):
             self._logged_tenths = step * 10 // total
             self._append_log(" · ".join(parts[1:] + ([f"ETA {eta}"] if eta else [])))
 
-    def _on_run_finished(self, run_id: int, final: dict) -> None:
+    def _on_run_finished(self, run_id: int, final: dict, run: dict | None) -> None:
         kind = str(final.get("kind") or "failed")
         if run_id == self._shown_run:
             self.cancel_button.setEnabled(self.queue.running() is not None)
@@ -306,8 +304,9 @@ class TrainPanel(QWidget):
                 self.progress.setRange(0, 1)
             if kind == "done":
                 self.progress.setValue(self.progress.maximum())
-            elapsed = format_eta(time.monotonic() - self._started_at)
-            self.eta_label.setText(f"took {elapsed}")
+            # The stored timestamps, as the Results tab shows them: one duration, not two.
+            took = run_duration(run) if run is not None else ""
+            self.eta_label.setText(f"took {took}" if took else "")
             status = f"Run {run_id} {STATUS_WORDS.get(kind, kind)}."
             f1 = dev_f1(final)
             if kind == "done" and f1 is not None:

@@ -72,7 +72,9 @@ class TrainingQueue(QObject):
     queue_changed = Signal()  # a job was added, started, finished or removed
     run_started = Signal(int)  # run id
     run_event = Signal(int, object)  # run id, event (already recorded in the store)
-    run_finished = Signal(int, object)  # run id, the final event (done / cancelled / failed)
+    # run id, the final event (done / cancelled / failed), the run's row as now stored
+    # (None if it could not be read back): its timestamps give the run's duration.
+    run_finished = Signal(int, object, object)
 
     def __init__(self, controller: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -111,13 +113,14 @@ class TrainingQueue(QObject):
             return
         if job.state == "queued":
             self._jobs.remove(job)
-            self._store(job).update_run(
+            row = self._store(job).update_run(
                 run_id, status="cancelled", error="Cancelled before it started."
             )
             self._release(job)
             self._notify_runs()
             self.queue_changed.emit()
-            self.run_finished.emit(run_id, {"kind": "cancelled", "output_dir": None, "error": None})
+            final = {"kind": "cancelled", "output_dir": None, "error": None}
+            self.run_finished.emit(run_id, final, row)
         elif job.worker is not None:
             job.state = "stopping"
             job.worker.quit()
@@ -225,12 +228,21 @@ class TrainingQueue(QObject):
             kind = "cancelled" if job.state == "stopping" else "failed"
             error = None if kind == "cancelled" else "The training run ended without a result."
             self._on_event(job, {"kind": kind, "error": error, "output_dir": None, "metrics": None})
+        row = self._stored_row(job)
         if job in self._jobs:
             self._jobs.remove(job)
         self._release(job)
         self.queue_changed.emit()
-        self.run_finished.emit(job.run_id, job.final)
+        self.run_finished.emit(job.run_id, job.final, row)
         self._start_next()
+
+    def _stored_row(self, job: TrainingJob) -> dict | None:
+        """The job's run row as recorded (its final status and timestamps)."""
+        try:
+            return self._store(job).get_run(job.run_id)
+        except SpanlabError as exc:  # e.g. the project file was moved away meanwhile
+            self._report(exc)
+            return None
 
     def _report(self, exc: BaseException) -> None:
         show = getattr(self._controller, "show_error", None)

@@ -173,8 +173,14 @@ class ExportDialog(QDialog):
 
 
 def import_job(project_path: str, path: str, options: dict[str, Any], state: WorkerState) -> Any:
-    """Import a file into the project at ``project_path``; returns core's ImportResult."""
+    """Import a file into the project at ``project_path``; returns core's ImportResult.
+
+    A project that has documents is backed up first (``NAME.spanlab.bak``), so there is
+    always a copy from before the last bulk write to go back to.
+    """
     with Project.open(project_path) as project:
+        if project.count_documents():
+            project.backup()
         return import_file(
             project,
             path,
@@ -186,7 +192,7 @@ def import_job(project_path: str, path: str, options: dict[str, Any], state: Wor
 
 def export_job(project_path: str, path: str, options: dict[str, Any], state: WorkerState) -> int:
     """Export the project at ``project_path`` to ``path``; returns the documents written."""
-    with Project.open(project_path) as project:
+    with Project.open(project_path, readonly=True) as project:
         return export_file(
             project,
             path,
@@ -228,11 +234,14 @@ class Transfers(QObject):
 
     # -- entry points (menus) ------------------------------------------------------------
 
-    def ask_import(self, path: str = "") -> None:
+    # Menu actions connect ``triggered(bool checked)`` to these: they take no argument,
+    # so ``checked`` is never taken for one.
+
+    def ask_import(self) -> None:
         """Show the import dialog, then import."""
         if self._busy():
             return
-        dialog = ImportDialog(self._parent, path)
+        dialog = ImportDialog(self._parent)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.path():
             self.start_import(dialog.path(), dialog.options())
 

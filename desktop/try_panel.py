@@ -25,13 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.training.assist import SuggestionBatch, store_suggestions, suggestion_batches
 from desktop.entity_text import EntityTextEdit, tooltip_text
 from desktop.metrics_table import Column, RowsTable
 from desktop.run_rows import micro_f1, split_report
 from desktop.workers import Worker, start_worker
 
 DEBOUNCE_MS = 250
-PRE_ANNOTATE_BATCH = 32
 
 ENTITY_COLUMNS = (
     Column("text", "Text"),
@@ -56,33 +56,24 @@ def predict_text(model: Any, text: str) -> tuple[Any, str, list[dict]]:
 
 def pre_annotate_job(
     project_path: str, model_dir: str, doc_ids: list[int], should_stop: Callable[[], bool]
-) -> Generator[dict, None, str]:
-    """Worker job: predict documents in batches; yields ``{"kind": "batch", ...}`` events.
+) -> Generator[SuggestionBatch, None, str]:
+    """Worker job: predict documents in batches on their stored tokens (see
+    :mod:`core.training.assist`); yields a ``SuggestionBatch`` for each.
 
-    Reads the texts through its own read-only use of the project file (a connection
-    belongs to one thread); the GUI thread writes the spans.
+    Reads the documents through a read-only connection of its own (a connection belongs
+    to one thread, and this one never takes the write lock); the GUI thread writes the
+    spans.
     """
     from core.store import Project
     from core.training.predict import Predictor
 
     predictor = Predictor(model_dir)
-    project = Project.open(project_path)
+    project = Project.open(project_path, readonly=True)
     try:
-        for i in range(0, len(doc_ids), PRE_ANNOTATE_BATCH):
-            if should_stop():
-                return "cancelled"
-            ids = doc_ids[i : i + PRE_ANNOTATE_BATCH]
-            texts = [project.get_document(doc_id)["text"] for doc_id in ids]
-            predictions = predictor.predict(texts)
-            yield {
-                "kind": "batch",
-                "results": list(zip(ids, predictions, strict=True)),
-                "done": i + len(ids),
-                "total": len(doc_ids),
-            }
+        yield from suggestion_batches(project, predictor, doc_ids, should_stop)
     finally:
         project.close()
-    return "done"
+    return "cancelled" if should_stop() else "done"
 
 
 class TryPanel(QWidget):
@@ -320,17 +311,19 @@ class TryPanel(QWidget):
         worker.errored.connect(self._on_predict_error)
         worker.finished.connect(self._on_pre_finished)
 
-    def _on_pre_batch(self, event: object) -> None:
-        if not isinstance(event, dict) or event.get("kind") != "batch":
+    def _on_pre_batch(self, batch: object) -> None:
+        if not isinstance(batch, SuggestionBatch):
             return
-        project = self.controller.project
-        with project.atomic():
-            for doc_id, entities in event["results"]:
-                self._pre_count += bool(project.set_model_spans(doc_id, entities))
-        for doc_id, _ in event["results"]:
+        try:
+            stored = store_suggestions(self.controller.project, batch)
+        except Exception as exc:  # e.g. the file is busy with an import: say so, go on
+            self.controller.show_error(exc)
+            return
+        self._pre_count += sum(1 for n in stored.values() if n)
+        for doc_id in stored:
             self.controller.notify_spans_changed(doc_id)
-        self.pre_progress.setValue(event["done"])
-        self.pre_status.setText(f"{event['done']} / {event['total']} documents")
+        self.pre_progress.setValue(batch.done)
+        self.pre_status.setText(f"{batch.done} / {batch.total} documents")
 
     def _on_pre_finished(self) -> None:
         self._pre_worker = None

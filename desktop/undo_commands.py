@@ -104,6 +104,27 @@ class RemoveSpan(AddSpan):
         self.c.project.restore_span(self.row)
 
 
+class ReplaceSpans(SpanCommand):
+    """Spans removed and one new span stored over them; undo puts the old ones back."""
+
+    def __init__(self, controller: ProjectController, old: list[dict], new: dict) -> None:
+        super().__init__(controller, f"Replace with {new['label']} span")
+        self.old = [dict(r) for r in old]
+        self.new = dict(new)
+        self.doc_id = int(new["document_id"])
+
+    def do(self) -> None:
+        project = self.c.project
+        for row in self.old:
+            project.remove_span(row["id"])
+        self.new = project.restore_span(self.new)  # its id may change
+
+    def undo_it(self) -> None:
+        project = self.c.project
+        project.remove_span(self.new["id"])
+        self.old = [project.restore_span(row) for row in self.old]
+
+
 class SetSpanLabel(SpanCommand):
     def __init__(self, controller: ProjectController, before: dict, after: dict) -> None:
         super().__init__(controller, f"Label span {after['label']}")

@@ -78,19 +78,40 @@ def test_label_button_labels_the_selection(page) -> None:
     assert human_spans(project, doc_id) == [(31, 36, "LOC")]
 
 
-def test_double_click_selects_a_word(page) -> None:
-    doc_id = open_doc(page, 4)
-    view = page.annotator.view
-    rect = view.char_rect(33)  # inside "Swansea" (32..39)
-    QTest.mouseDClick(
+def double_click_char(view, pos: int) -> None:
+    """Double-click the character at ``pos`` as the window system delivers it: press,
+    release, the double-click event, release."""
+    rect = view.char_rect(pos)
+    point = QPoint(int(rect.center().x()), int(rect.center().y()))
+    viewport, left, none = (
         view.viewport(),
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
-        QPoint(int(rect.center().x()), int(rect.center().y())),
     )
+    QTest.mousePress(viewport, left, none, point)
+    QTest.mouseRelease(viewport, left, none, point)
+    QTest.mouseDClick(viewport, left, none, point)
+    QTest.mouseRelease(viewport, left, none, point)
+
+
+def test_double_click_selects_a_word(page) -> None:
+    doc_id = open_doc(page, 4)
+    view = page.annotator.view
+    double_click_char(view, 33)  # inside "Swansea" (32..39)
     assert view.selected_range() == (32, 39)
     press(view, "3")
-    assert (32, 39, "LOC") in human_spans(page.annotator.controller.project, doc_id)
+    assert human_spans(page.annotator.controller.project, doc_id) == [(32, 39, "LOC")]
+
+
+def test_double_click_on_a_suggestion_selects_the_word(page) -> None:
+    project = page.annotator.controller.project
+    doc_id = open_doc(page, 4)  # "Tom Hale" is a model suggestion (0..8)
+    view = page.annotator.view
+    double_click_char(view, 5)  # inside "Hale"
+    assert view.selected_range() == (4, 8)
+    assert view.selected_span is None
+    press(view, "1")
+    assert (4, 8, "PER") in human_spans(project, doc_id)
 
 
 def test_click_span_then_relabel_and_delete(page) -> None:
@@ -173,13 +194,77 @@ def test_chinese_text_is_selected_by_character(page) -> None:
     assert human_spans(project, doc_id) == [(0, 3, "PER"), (4, 6, "LOC")]
 
 
-def test_overlap_is_refused_with_a_message(page) -> None:
+def test_overlap_is_told_in_words_and_replace_is_one_undo(page) -> None:
+    controller = page.annotator.controller
+    project = controller.project
+    doc_id = open_doc(page, 2)  # "Northwind Bank" is ORG (0..14)
+    annotator, view = page.annotator, page.annotator.view
+    drag_select(view, 0, 9)  # "Northwind", inside the ORG span
+    press(view, "1")
+    assert human_spans(project, doc_id) == [(0, 14, "ORG")]
+    assert page.errors == []  # no message box
+    assert "“Northwind” (PER) overlaps “Northwind Bank” (ORG)" in annotator.hint.text()
+    assert annotator.replace_button.isVisible()
+    QTest.mouseClick(annotator.replace_button, Qt.MouseButton.LeftButton)
+    assert human_spans(project, doc_id) == [(0, 9, "PER")]
+    assert not annotator.replace_button.isVisible()
+    assert [(s["start"], s["end"], s["label"]) for s in view.spans] == [(0, 9, "PER")]
+    controller.undo_stack.undo()  # one undo: the old span back, the new one gone
+    assert human_spans(project, doc_id) == [(0, 14, "ORG")]
+    controller.undo_stack.redo()
+    assert human_spans(project, doc_id) == [(0, 9, "PER")]
+    controller.undo_stack.undo()
+    assert human_spans(project, doc_id) == [(0, 14, "ORG")]
+
+
+def test_overlap_offer_takes_the_same_key_again_and_ends_with_the_selection(page) -> None:
     project = page.annotator.controller.project
     doc_id = open_doc(page, 2)
-    drag_select(page.annotator.view, 0, 9)  # "Northwind", inside the ORG span
-    press(page.annotator.view, "1")
-    assert human_spans(project, doc_id) == [(0, 14, "ORG")]
-    assert page.errors and "overlap" in page.errors[-1].lower()
+    annotator, view = page.annotator, page.annotator.view
+    drag_select(view, 10, 20)  # "Bank moved": overlaps the ORG span
+    press(view, "3")
+    assert annotator.replace_button.isVisible()
+    drag_select(view, 26, 31)  # "Leeds": the offer is gone with the selection
+    assert not annotator.replace_button.isVisible()
+    assert "overlaps" not in annotator.hint.text()
+    press(view, "3")
+    assert human_spans(project, doc_id) == [(0, 14, "ORG"), (26, 31, "LOC")]
+    drag_select(view, 10, 20)
+    press(view, "3")
+    press(view, "3")  # the same key again: replace
+    assert human_spans(project, doc_id) == [(10, 20, "LOC"), (26, 31, "LOC")]
+    assert page.errors == []
+
+
+def test_a_span_over_a_suggestion_replaces_it_in_one_undo(page) -> None:
+    controller = page.annotator.controller
+    project = controller.project
+    doc_id = open_doc(page, 4)  # suggestions: PER "Tom Hale" 0..8, LOC "Cardiff" 21..28
+    view = page.annotator.view
+    drag_select(view, 4, 8)  # "Hale"
+    press(view, "1")
+    assert human_spans(project, doc_id) == [(4, 8, "PER")]
+    assert [(s["start"], s["origin"]) for s in project.spans(doc_id)] == [
+        (4, "human"),
+        (21, "model"),
+    ]
+    assert page.errors == []
+    assert "Replaced “Tom Hale” (PER, suggested)" in page.annotator.hint.text()
+    controller.undo_stack.undo()
+    rows = project.spans(doc_id)
+    assert [(s["start"], s["end"], s["origin"], s["score"]) for s in rows] == [
+        (0, 8, "model", 0.91),
+        (21, 28, "model", 0.64),
+    ]
+
+
+def test_labelling_the_very_words_of_a_span_relabels_it(page) -> None:
+    project = page.annotator.controller.project
+    doc_id = open_doc(page, 2)
+    drag_select(page.annotator.view, 0, 14)  # exactly "Northwind Bank"
+    press(page.annotator.view, "3")
+    assert human_spans(project, doc_id) == [(0, 14, "LOC")]
+    assert not page.annotator.replace_button.isVisible()
 
 
 def test_undo_of_an_edit_elsewhere_opens_that_document(page) -> None:

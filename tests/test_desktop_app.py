@@ -108,3 +108,144 @@ def test_open_recent_project(window, isolated_settings) -> None:
     assert window.controller.path == other
     assert recent.recent_projects()[0] == str(other.resolve())
     assert window.windowTitle().startswith("second")
+
+
+# -- coming back to a project --------------------------------------------------------------
+
+
+def _open_through_the_menu(window, path: Path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    _menu_action(window, "File", "Open project…").trigger()
+
+
+def _menu_action(window, menu: str, item: str):
+    bar = next(a for a in window.menuBar().actions() if a.text().replace("&", "") == menu)
+    return next(a for a in bar.menu().actions() if a.text().replace("&", "") == item)
+
+
+def test_reopening_a_project_shows_the_document_the_person_was_on(
+    qtbot, isolated_settings, monkeypatch
+) -> None:
+    from desktop.main_window import MainWindow
+
+    from annotate_support import make_project
+
+    project = make_project(isolated_settings)
+    path, ids = project.path, project.document_ids()
+    project.close()
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    _open_through_the_menu(window, path, monkeypatch)
+    annotator = window.annotate.annotator
+    assert annotator.document_id == ids[0]
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    for _ in range(2):
+        QTest.keyClick(annotator.view, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    assert annotator.document_id == ids[2]
+    window.close()
+
+    again = MainWindow()  # the next start: the last project, at the same document
+    qtbot.addWidget(again)
+    again.adopt_project(app.open_start_project(None))
+    assert again.controller.path == path
+    assert again.annotate.annotator.document_id == ids[2]
+    assert again.annotate.documents.selected_document_ids() == [ids[2]]
+    again.close()
+
+
+def test_a_new_project_starts_with_no_filters_and_says_how_to_add_documents(
+    window, isolated_settings, qtbot, monkeypatch
+) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
+
+    documents = window.annotate.documents
+    QTest.keyClicks(documents.search, "Berlin")
+    documents.status.setCurrentIndex(documents.status.findData("new"))
+    qtbot.waitUntil(lambda: documents.model.filters.get("search") == "Berlin", timeout=2000)
+
+    target = isolated_settings / "fresh.spanlab"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    _menu_action(window, "File", "New project…").trigger()
+    assert window.controller.path == target
+    assert documents.search.text() == ""
+    assert documents.status.currentData() is None
+    assert documents.model.filters == {}
+    annotator = window.annotate.annotator
+    assert annotator.document_id is None
+    assert annotator.hint.text().startswith("No documents yet — File → Import… or type one")
+    qtbot.waitUntil(lambda: documents.count.text() == "No documents yet", timeout=2000)
+
+    typed = "Ada Lovelace wrote in London."
+
+    def type_the_text(tries: int = 200) -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, QInputDialog):
+            dialog.setTextValue(typed)
+            dialog.accept()
+        elif tries:
+            QTimer.singleShot(25, lambda: type_the_text(tries - 1))
+
+    QTimer.singleShot(0, type_the_text)
+    _menu_action(window, "File", "New document…").trigger()
+    assert annotator.doc is not None and annotator.doc["text"] == typed
+    assert window.controller.project.count_documents() == 1
+    qtbot.waitUntil(lambda: documents.count.text() == "1 document", timeout=2000)
+
+
+# -- about, and where the data lives -------------------------------------------------------
+
+
+def test_help_about_shows_version_licence_and_data_folder(window, qtbot) -> None:
+    from importlib.metadata import version
+
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    _menu_action(window, "Help", "About Spanlab").trigger()
+    box = QApplication.activeModalWidget()
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    text = box.text()
+    assert f"Spanlab {version('spanlab')}" in text
+    assert "Licence: MIT" in text
+    assert str(first_start.data_folder()) in text
+    box.close()
+
+
+@pytest.fixture
+def real_data_paths(tmp_path, monkeypatch):
+    """The app's own names and the real QStandardPaths, under a temporary XDG home."""
+    from PySide6.QtCore import QCoreApplication, QSettings
+
+    names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
+    app.make_application()
+    yield tmp_path / "data"
+    QSettings().clear()
+    QCoreApplication.setOrganizationName(names[0])
+    QCoreApplication.setApplicationName(names[1])
+
+
+def test_the_data_folder_names_spanlab_once(real_data_paths) -> None:
+    assert first_start.data_folder() == real_data_paths / "Spanlab"
+    assert first_start.default_project_path() == real_data_paths / "Spanlab" / (
+        first_start.DEFAULT_PROJECT_NAME
+    )
+
+
+def test_a_sample_project_in_the_earlier_folder_stays_in_use(real_data_paths) -> None:
+    earlier = real_data_paths / "Spanlab" / "Spanlab"
+    earlier.mkdir(parents=True)
+    first_start.create_sample_project(earlier / first_start.DEFAULT_PROJECT_NAME).close()
+    project = app.open_start_project(None)
+    try:
+        assert project.path == earlier / first_start.DEFAULT_PROJECT_NAME
+    finally:
+        project.close()

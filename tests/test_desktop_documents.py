@@ -97,3 +97,65 @@ def test_pages_are_fetched_only_when_scrolled_to(qtbot, tmp_path) -> None:
     qtbot.waitUntil(lambda: widget.model.rowCount() == 2 * PAGE_SIZE, timeout=2000)
     qtbot.waitUntil(lambda: widget.count.text() == f"{3 * PAGE_SIZE + 10:,} documents")
     controller.close_project()
+
+
+@pytest.fixture
+def page(qtbot, controller):
+    from desktop.annotate_page import AnnotatePage
+
+    page = AnnotatePage(controller)
+    qtbot.addWidget(page)
+    page.resize(1100, 600)
+    page.show()
+    qtbot.waitExposed(page)
+    page.activateWindow()
+    qtbot.waitUntil(page.isActiveWindow, timeout=2000)
+    return page
+
+
+def test_down_in_the_search_box_moves_to_the_first_result(page, controller, qtbot) -> None:
+    ids = controller.project.document_ids()
+    documents = page.documents
+    documents.search.setFocus()
+    QTest.keyClicks(documents.search, "Cardiff")
+    QTest.keyClick(documents.search, Qt.Key.Key_Down)  # before the search timer fired
+    assert shown_ids(documents) == [ids[3]]
+    assert documents.table.hasFocus()
+    assert documents.table.currentIndex().row() == 0
+    assert page.annotator.document_id == ids[3]  # the result is shown beside the list
+
+
+def test_arrow_keys_in_the_list_keep_the_focus_there(page, controller, qtbot) -> None:
+    ids = controller.project.document_ids()
+    documents = page.documents
+    documents.search.setFocus()
+    QTest.keyClick(documents.search, Qt.Key.Key_Down)
+    QTest.keyClick(documents.table, Qt.Key.Key_Down)
+    assert page.annotator.document_id == ids[1]
+    assert documents.table.hasFocus()
+
+
+def test_enter_in_the_search_box_opens_the_first_result(page, controller, qtbot) -> None:
+    ids = controller.project.document_ids()
+    documents = page.documents
+    documents.search.setFocus()
+    QTest.keyClicks(documents.search, "Leeds")
+    QTest.keyClick(documents.search, Qt.Key.Key_Return)
+    assert shown_ids(documents) == [ids[1]]
+    assert page.annotator.document_id == ids[1]
+    assert documents.selected_document_ids() == [ids[1]]
+    assert page.annotator.view.hasFocus()  # ready to annotate
+
+
+def test_a_new_project_clears_the_search_and_filters(doc_list, controller, tmp_path, qtbot):
+    from core.store import Project
+
+    QTest.keyClicks(doc_list.search, "cardiff")
+    doc_list.split.setCurrentIndex(doc_list.split.findData("train"))
+    other = Project.create(tmp_path / "other.spanlab", labels=["PER"])
+    other.add_document("Cardiff is nowhere here.", split="test")
+    other.add_document("Nor here.", split="dev")
+    controller.set_project(other)
+    assert doc_list.search.text() == "" and doc_list.split.currentData() is None
+    assert len(shown_ids(doc_list)) == 2
+    qtbot.waitUntil(lambda: doc_list.count.text() == "2 documents", timeout=2000)

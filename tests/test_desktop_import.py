@@ -106,3 +106,175 @@ def test_dialogs_hand_over_their_options(qtbot) -> None:
     export.format.setCurrentIndex(export.format.findData("doccano"))
     assert export.path() == "/data/out.jsonl"
     assert export.options() == {"format": "doccano", "split": None}
+
+
+# -- through the main window's File menu, as a person does ---------------------------------
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, isolated_settings):
+    from desktop.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.adopt_project(make_project(tmp_path))
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.close()
+
+
+def file_action(window, text: str):
+    file_menu = window.menuBar().actions()[0].menu()
+    return next(a for a in file_menu.actions() if a.text().replace("&", "") == text)
+
+
+def answer_import_dialog(path, tries: int = 200) -> list[ImportDialog]:
+    """Once the (modal) import dialog is up, type ``path`` into it and click Import."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    seen: list[ImportDialog] = []
+
+    def answer(left: int) -> None:
+        shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, ImportDialog)]
+        shown = [w for w in shown if w.isVisible()]
+        if not shown:
+            if left:
+                QTimer.singleShot(10, lambda: answer(left - 1))
+            return
+        dialog = shown[0]
+        seen.append(dialog)
+        QTest.keyClicks(dialog.file.edit, str(path))
+        buttons = dialog.findChild(QDialogButtonBox)
+        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, lambda: answer(tries))
+    return seen
+
+
+def two_documents(tmp_path):
+    path = tmp_path / "two.jsonl"
+    lines = [
+        {"text": "Anna Berg lives in Oslo.", "spans": [{"start": 0, "end": 9, "label": "PER"}]},
+        {"text": "Kora Solar is in Ghana.", "spans": [{"start": 17, "end": 22, "label": "LOC"}]},
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_file_menu_import_opens_the_dialog_and_imports(qtbot, tmp_path, window) -> None:
+    project = window.controller.project
+    before = project.count_documents()
+    seen = answer_import_dialog(two_documents(tmp_path))
+    with qtbot.waitSignal(window.transfers.finished, timeout=10_000) as done:
+        file_action(window, "Import documents…").trigger()
+    assert len(seen) == 1 and seen[0].path().endswith("two.jsonl")
+    assert window.errors.messages == []
+    assert done.args[0].startswith("Imported 2 documents")
+    assert project.count_documents() == before + 2
+    assert project.count_documents(search="Kora") == 1
+    qtbot.waitUntil(lambda: window.annotate.documents.model.rowCount() == before + 2)
+    assert window.statusBar().currentMessage().startswith("Imported 2 documents")
+
+
+def test_ctrl_i_opens_the_import_dialog(qtbot, tmp_path, window) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    project = window.controller.project
+    before = project.count_documents()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    seen = answer_import_dialog(two_documents(tmp_path))
+    with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
+        QTest.keyClick(
+            window.annotate.annotator.view, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier
+        )
+    assert len(seen) == 1
+    assert window.errors.messages == []
+    assert project.count_documents() == before + 2
+
+
+def test_export_from_the_file_menu(qtbot, tmp_path, window) -> None:
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    out = tmp_path / "out.jsonl"
+
+    def answer() -> None:
+        shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, ExportDialog)]
+        dialog = next(w for w in shown if w.isVisible())
+        dialog.format.setCurrentIndex(dialog.format.findData("jsonl"))
+        dialog.file.edit.clear()
+        QTest.keyClicks(dialog.file.edit, str(out))
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, answer)
+    with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
+        file_action(window, "Export annotations…").trigger()
+    assert len(out.read_text("utf-8").splitlines()) == 4
+
+
+def test_edits_after_a_menu_export_and_another_reader_reach_the_file(
+    qtbot, tmp_path, window
+) -> None:
+    """The app keeps its write-ahead log through an export and a second process's read:
+    an edit made afterwards is in the file that a new process opens."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    repo = Path(__file__).resolve().parents[1]
+    project = window.controller.project
+    out = tmp_path / "out.conll"
+
+    def answer() -> None:
+        dialog = next(
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, ExportDialog) and w.isVisible()
+        )
+        dialog.file.edit.clear()
+        QTest.keyClicks(dialog.file.edit, str(out))
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, answer)
+    with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
+        file_action(window, "Export annotations…").trigger()
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    code = "import sys; from core.cli import main; sys.exit(main())"
+    stats = subprocess.run(
+        [sys.executable, "-c", code, "stats", str(project.path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert stats.returncode == 0, stats.stderr
+    doc = project.add_document("Zed met Yan .")  # an edit the GUI thread commits
+    reader = (  # plain SQLite, read-only: what any other program would see
+        "import sqlite3, sys\n"
+        "conn = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True)\n"
+        "print(conn.execute('SELECT text FROM documents WHERE id = ?', [sys.argv[2]]).fetchone()[0])"
+    )
+    seen = subprocess.run(
+        [sys.executable, "-c", reader, str(project.path), str(doc)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert seen.returncode == 0, seen.stderr
+    assert seen.stdout.strip() == "Zed met Yan ."
+    assert Path(f"{project.path}-wal").exists()

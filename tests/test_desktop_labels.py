@@ -123,3 +123,45 @@ def test_delete_asks_with_the_span_count(page, monkeypatch) -> None:
     doc2 = controller.project.document_ids()[1]
     assert controller.project.spans(doc2) == []
     assert "ORG" not in page.annotator.label_bar.buttons
+
+
+def spans_column(panel) -> dict[str, str]:
+    from desktop.labels_panel import COL_SPANS
+
+    table = panel.table
+    return {
+        table.item(i, COL_NAME).text(): table.item(i, COL_SPANS).text()
+        for i in range(table.rowCount())
+    }
+
+
+def test_span_counts_are_a_persons_spans_with_suggestions_apart(page, qtbot) -> None:
+    from annotate_support import click_char
+
+    panel, annotator = page.labels, page.annotator
+    project = annotator.controller.project
+    # a suggestion each for PER ("Tom Hale") and LOC ("Cardiff"); one ORG span by a person
+    assert spans_column(panel) == {"PER": "0 (+1 suggested)", "ORG": "1", "LOC": "0 (+1 suggested)"}
+    assert project.count_label_spans("PER", "human") == 0
+    assert project.count_label_spans("PER", "model") == 1
+
+    ids = project.document_ids()
+    annotator.open_document(ids[0])
+    drag_select(annotator.view, 0, 11)  # "Maria Lopez"
+    annotator.view.setFocus()
+    QTest.keyClicks(annotator.view, "1")
+    qtbot.waitUntil(lambda: spans_column(panel)["PER"] == "1 (+1 suggested)", timeout=3000)
+
+    annotator.open_document(ids[3])
+    click_char(annotator.view, 2)  # the "Tom Hale" suggestion
+    QTest.keyClick(annotator.view, Qt.Key.Key_Return)  # accept it
+    qtbot.waitUntil(lambda: spans_column(panel)["PER"] == "2", timeout=3000)
+
+
+def test_delete_counts_suggestions_apart(page, monkeypatch) -> None:
+    panel = page.labels
+    asked: list[str] = []
+    monkeypatch.setattr(panel, "confirm", lambda title, q: asked.append(q) or False)
+    panel.table.selectRow(2)  # LOC: no span by a person, one suggestion
+    QTest.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert "removes 0 spans and 1 model suggestion labelled" in asked[0]

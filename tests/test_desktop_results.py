@@ -126,3 +126,16 @@ def test_rows_for_a_failed_run_and_a_report() -> None:
     assert row["_tooltip"] == "Out of memory" and row["dev_f1"] is None
     rows = metric_rows({"B": {"precision": 1, "recall": 0.5, "f1-score": 0.6, "support": 2}})
     assert rows == [{"name": "B", "precision": 1, "recall": 0.5, "f1": 0.6, "support": 2}]
+
+
+def test_a_runs_duration_comes_from_its_stored_timestamps() -> None:
+    run = {
+        "id": 4,
+        "status": "done",
+        "config": {},
+        "started": "2024-05-01T12:00:00.000+00:00",
+        "finished": "2024-05-01T12:00:43.400+00:00",
+    }
+    assert run_row(run)["duration"] == "43 s"
+    assert run_row({**run, "finished": None})["duration"] == ""
+    assert run_row({**run, "finished": "2024-05-01T12:03:05"})["duration"] == "3 min 05 s"

@@ -184,3 +184,37 @@ def test_a_failing_run_shows_its_reason(panel, controller, tmp_path, qtbot, monk
     assert not panel.error_label.isHidden()
     assert "not a model" in panel.error_label.text()
     assert not Path(controller.project.models_dir, f"run-{run_id}").exists()
+
+
+def test_train_and_results_tabs_give_a_run_the_same_duration(
+    panel, controller, tiny_model, qtbot, monkeypatch
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    import core.training.runs as runs_module
+    from core.durations import run_duration
+
+    # The store's clock runs 7 s per reading: the stored timestamps, not the wall clock
+    # the Train tab happens to see, are what both tabs must agree on.
+    start = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    readings = iter(range(10_000))
+
+    def slow_clock() -> str:
+        moment = start + timedelta(seconds=7 * next(readings))
+        return moment.isoformat(timespec="milliseconds")
+
+    monkeypatch.setattr(runs_module, "now", slow_clock)
+    results = ResultsPanel(controller)
+    qtbot.addWidget(results)
+    fill_form(panel, tiny_model, monkeypatch)
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    run_id, status = finished.args
+    assert status == "done"
+
+    run = controller.project.get_run(run_id)
+    stored = run_duration(run)
+    assert stored and stored != "0 s"
+    (row,) = [r for r in results.runs_table.visible_rows() if r["id"] == run_id]
+    assert row["duration"] == stored
+    assert panel.eta_label.text() == f"took {stored}"

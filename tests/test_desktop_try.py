@@ -108,3 +108,23 @@ def test_pre_annotate_stores_model_spans_on_new_documents(panel, controller, qtb
     assert spans and all(s["origin"] == "model" and s["score"] is not None for s in spans)
     assert {s["label"] for s in spans} <= {"PER", "LOC"}
     assert all(project.spans(doc_id, origin="human") == [] for doc_id in new_ids)
+
+
+def test_pre_annotate_suggests_on_the_documents_stored_tokens(panel, controller, qtbot) -> None:
+    from core.tokenize import tokenize
+
+    project = controller.project
+    # Imported with tokens of its own (a JSONL "tokens" field, say) that split "BobRome"
+    # where core's tokenizer sees one word: a suggestion must keep to the stored edges,
+    # as the annotator and training do, rather than cover both words as one entity.
+    text = "BobRome is far ."
+    stored = [(0, 3), (3, 7), (8, 10), (11, 14), (15, 16)]
+    assert tokenize(text)[0] == (0, 7)
+    doc_id = project.add_document(text, tokens=stored, status="new")
+
+    with qtbot.waitSignal(panel.pre_annotated, timeout=TIMEOUT):
+        panel.pre_button.click()
+    spans = [(s["start"], s["end"], s["label"]) for s in project.spans(doc_id, origin="model")]
+    assert spans, "the model finds the names at least"
+    assert not [(start, end) for start, end, _ in spans if start < 3 < end], spans
+    assert {(start, end) for start, end, _ in spans} <= set(stored)
