@@ -22,6 +22,12 @@ def format_duration(seconds: float | None, unknown: str = "") -> str:
     return f"{seconds} s"
 
 
+def format_eta(seconds: float | None) -> str:
+    """A training run's estimate of the time left: ``ETA 3 min 05 s``; empty when none."""
+    text = format_duration(seconds)
+    return f"ETA {text}" if text else ""
+
+
 def timestamp(value: Any) -> datetime | None:
     """A stored timestamp (ISO 8601, or epoch seconds) as an aware datetime, or None.
 

@@ -15,16 +15,15 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
+from core.scripts import CJK_CLASS, HANGUL_JAMO_CLASS
+
 #: ``PRAGMA application_id`` of every Spanlab project ("Span" in ASCII).
 APPLICATION_ID = 0x5370616E
 
-# Ideographs, kana and hangul: the full-text index sees each as a word of its own,
-# as core.tokenize does, because these scripts do not put spaces between words.
-_CJK = re.compile(
-    "([\u1100-\u11ff\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3130-\u318f\u31a0-\u31ff"
-    "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc"
-    "\U00020000-\U0003134f])"
-)
+# Every character the tokenizer makes a token of its own, and conjoining jamo: the
+# full-text index sees each as a word of its own, because these scripts do not put
+# spaces between words (core.scripts says which they are).
+_CJK = re.compile(f"([{CJK_CLASS}{HANGUL_JAMO_CLASS}])")
 
 
 def search_text(text: str) -> str:
@@ -32,7 +31,7 @@ def search_text(text: str) -> str:
 
     The index is contentless, so deleting a row means repeating exactly what was
     indexed: this function is part of the schema and must not change without a
-    migration that rebuilds ``documents_fts``.
+    migration that rebuilds ``documents_fts`` (as ``m004_search_text_ranges`` did).
     """
     if text.isascii():
         return text
@@ -142,11 +141,32 @@ def m003_run_owner(db: Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
 
 
+def m004_search_text_ranges(db: Database) -> None:
+    """Rebuild the full-text index with the CJK ranges of the tokenizer.
+
+    Before this, ``search_text`` spaced apart a shorter list of CJK ranges than the
+    tokenizer makes one-character tokens of: CJK punctuation, Kanbun, enclosed CJK,
+    half-width forms, the kana supplements (hentaigana) and the newest Han extensions
+    were indexed as parts of longer words, so a search for one such character found
+    nothing. Both now read ``core.scripts``. The index is contentless, so a row can
+    only be deleted by repeating what was indexed: every row is indexed again with the
+    new ``search_text``.
+    """
+    db.execute("DROP TABLE documents_fts")
+    db.execute("CREATE VIRTUAL TABLE documents_fts USING fts5 (text, content='')")
+    rows = db.conn.execute("SELECT id, text FROM documents")
+    db.conn.executemany(
+        "INSERT INTO documents_fts (rowid, text) VALUES (?, ?)",
+        ((doc_id, search_text(text)) for doc_id, text in rows),
+    )
+
+
 #: Applied in order; ``MIGRATIONS[n - 1]`` brings a project to schema version ``n``.
 MIGRATIONS: list[Callable[[Database], None]] = [
     m001_create_tables,
     m002_full_text_search,
     m003_run_owner,
+    m004_search_text_ranges,
 ]
 
 #: The schema version this code writes.

@@ -4,121 +4,60 @@ Spans ``(start, end, label)`` in character offsets are the truth; tags exist onl
 training, evaluation and the CoNLL format, and are computed against a document's tokens.
 A span whose edges do not fall on token boundaries is reported, never silently turned
 into ``O``; it may be grown to the enclosing tokens, but only when the caller asks
-(``snap=True``). Spanlab does flat NER, so overlapping spans are an error.
+(``snap=True``). Spanlab does flat NER, so overlapping spans are an error. Those span
+checks themselves live in ``core.spancheck``.
 
 Tags are ``"O"`` or ``PREFIX-LABEL``; the prefixes are B/I (IOB1, IOB2) and B/I/E/S (BIOES).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress, count
 from typing import Any
 
-from core.errors import OverlapError, SpanAlignmentError, TagSequenceError
+from core.domain import TAG_SCHEMES
+from core.errors import TagSequenceError
+from core.spancheck import (
+    Span,
+    Token,
+    align_spans,
+    as_span,
+    check_aligned,
+    check_overlaps,
+    snap_span,
+    snap_spans,
+)
 
-Span = tuple[int, int, str]
-Token = tuple[int, int]
+# The span checks live in core.spancheck; tagging is where training and the tests meet
+# them beside the tag functions, so they are named here too.
+__all__ = [
+    "SCHEMES",
+    "Span",
+    "Token",
+    "align_spans",
+    "as_span",
+    "bioes_to_iob2",
+    "check_overlaps",
+    "decode_tags",
+    "detect_scheme",
+    "iob1_to_iob2",
+    "iob2_to_bioes",
+    "snap_span",
+    "snap_spans",
+    "spans_to_tags",
+    "tags_to_spans",
+    "to_iob2",
+    "validate_tags",
+]
 
-SCHEMES = ("iob1", "iob2", "bioes")
+SCHEMES = TAG_SCHEMES
 _PREFIXES = {"iob1": "BI", "iob2": "BI", "bioes": "BIES"}
-_SHOWN = 5  # how many bad spans an error message lists
 _OUTSIDE = ("O", "")
 _OUTSIDE_TAG = "O"
 
 
-# -- spans ------------------------------------------------------------------------------
-
-
-def as_span(span: Sequence[Any] | Mapping[str, Any]) -> Span:
-    """``(start, end, label)`` from a tuple/list or a store row dict."""
-    if isinstance(span, Mapping):
-        return (span["start"], span["end"], span["label"])
-    start, end, label = span
-    return (start, end, label)
-
-
-def _describe(spans: Sequence[Span]) -> str:
-    shown = ", ".join(f"{label} [{start}:{end}]" for start, end, label in spans[:_SHOWN])
-    more = len(spans) - _SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
-def align_spans(
-    tokens: Sequence[Sequence[int]], spans: Iterable[Sequence[Any] | Mapping[str, Any]]
-) -> tuple[list[Span], list[Span]]:
-    """Sort spans into ``(aligned, misaligned)``: aligned ones start and end on token edges.
-
-    Training reports and masks the misaligned ones instead of failing; nothing is raised.
-    """
-    starts = {tok[0] for tok in tokens}
-    ends = {tok[1] for tok in tokens}
-    aligned: list[Span] = []
-    misaligned: list[Span] = []
-    for raw in spans:
-        span = as_span(raw)
-        start, end, _ = span
-        if start < end and start in starts and end in ends:
-            aligned.append(span)
-        else:
-            misaligned.append(span)
-    return aligned, misaligned
-
-
-def snap_span(tokens: Sequence[Sequence[int]], span: Sequence[Any] | Mapping[str, Any]) -> Span:
-    """Grow a span to the edges of the tokens it touches.
-
-    Raises SpanAlignmentError when it touches no token at all (e.g. only whitespace).
-    """
-    start, end, label = as_span(span)
-    first, last = _token_range(tokens, start, end)
-    if first > last:
-        raise SpanAlignmentError(
-            f"The span {_describe([(start, end, label)])} covers no word, so it cannot be "
-            "snapped to one; select at least part of a word.",
-            spans=[(start, end, label)],
-        )
-    return (tokens[first][0], tokens[last][1], label)
-
-
-def snap_spans(
-    tokens: Sequence[Sequence[int]], spans: Iterable[Sequence[Any] | Mapping[str, Any]]
-) -> list[Span]:
-    """Every span grown to its enclosing tokens (see ``snap_span``)."""
-    return [snap_span(tokens, span) for span in spans]
-
-
-def _token_range(tokens: Sequence[Sequence[int]], start: int, end: int) -> tuple[int, int]:
-    """Indices of the first and last token that overlap ``[start, end)`` (first > last: none)."""
-    token_ends = [tok[1] for tok in tokens]
-    token_starts = [tok[0] for tok in tokens]
-    first = bisect_right(token_ends, start)  # first token ending after start
-    last = bisect_left(token_starts, end) - 1  # last token starting before end
-    return first, last
-
-
-def _check_aligned(tokens: Sequence[Sequence[int]], spans: list[Span]) -> None:
-    _, misaligned = align_spans(tokens, spans)
-    if misaligned:
-        raise SpanAlignmentError(
-            f"{len(misaligned)} span(s) do not fall on word boundaries: {_describe(misaligned)}. "
-            "Move their edges to the start and end of words, or snap them to the enclosing "
-            "words (snap=True).",
-            spans=misaligned,
-        )
-
-
-def check_overlaps(spans: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
-    """Raise OverlapError when two spans share a character (Spanlab does flat NER)."""
-    previous: Span | None = None
-    for span in sorted(as_span(s) for s in spans):
-        if previous is not None and span[0] < previous[1]:
-            raise OverlapError(
-                f"The spans {_describe([previous, span])} overlap. Spanlab does flat NER "
-                "(one label per word): keep one of them or shorten one."
-            )
-        previous = span
+# -- spans <-> tags ---------------------------------------------------------------------
 
 
 def spans_to_tags(
@@ -138,7 +77,7 @@ def spans_to_tags(
     if snap:
         spans = snap_spans(tokens, spans)
     else:
-        _check_aligned(tokens, spans)
+        check_aligned(tokens, spans)
     check_overlaps(spans)
     tags = ["O"] * len(tokens)
     index_of_start = {tok[0]: i for i, tok in enumerate(tokens)}

@@ -21,6 +21,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from core.scripts import CJK_CLASS as _CJK_CLASS
+
 
 def _mark_classes() -> tuple[str, str]:
     """Regex class bodies for every combining mark (Mn, Mc, Me): one for the BMP, one beyond.
@@ -52,15 +54,6 @@ def _class_range(first: int, last: int) -> str:
     return f"\\U{first:08x}-\\U{last:08x}"
 
 
-# Characters that are each one token: CJK symbols and punctuation (not the ideographic
-# space U+3000), kana, bopomofo, compatibility jamo, enclosed CJK, Han (all extensions),
-# Hangul syllables, CJK compatibility forms, full-width punctuation, half-width kana/hangul.
-_CJK_CLASS = (
-    "\u2e80-\u2fdf\u3001-\u303f\u3040-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f"
-    "\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\uff66-\uffdc"
-    "\U0001b000-\U0001b16f\U0001f200-\U0001f2ff\U00020000-\U0003ffff"
-)
 _MARKS_BMP, _MARKS_ASTRAL = _mark_classes()
 _JOINERS = "\u200c\u200d\u00ad"  # ZWNJ, ZWJ and soft hyphen join the parts of a word
 _IGNORED = "\u200b\u2060\ufeff" + _JOINERS  # never a token on their own

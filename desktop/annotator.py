@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.domain import SPLITS
+from core.errors import NotFoundError
 from desktop.controller import ProjectController
-from desktop.document_list import SPLITS
+from desktop.document_list import STATUS_COLOURS
 from desktop.label_bar import LabelBar
 from desktop.span_view import SpanView
 
@@ -242,8 +244,8 @@ class Annotator(QWidget):
     def _mark_and_next(self, status: str) -> None:
         if self.doc is None:
             return
-        self.controller.set_status(self.doc["id"], status)
-        self.go(+1)
+        if self.controller.set_status(self.doc["id"], status):
+            self.go(+1)
 
     # -- span edits ----------------------------------------------------------------------
 
@@ -384,9 +386,12 @@ class Annotator(QWidget):
     def _on_document_changed(self, doc_id: int) -> None:
         if self.doc is None or doc_id != self.doc["id"]:
             return
+        project = self.controller.project
         try:
-            self.doc = self.controller.project.get_document(doc_id)
-        except Exception:
+            self.doc = project.get_document(doc_id) if project is not None else None
+        except NotFoundError:
+            self.doc = None
+        if self.doc is None:
             self.clear()
             return
         self._show_header()
@@ -402,16 +407,22 @@ class Annotator(QWidget):
         if self.doc is None:
             self.go(+1)
             return
+        project = self.controller.project
         try:
-            self.controller.project.get_document(self.doc["id"])
-        except Exception:
+            if project is None:
+                raise NotFoundError("no project is open")
+            project.get_document(self.doc["id"])
+        except NotFoundError:  # deleted meanwhile: show no document
             self.clear()
             return
         self._reload_spans()
 
     def _reload_spans(self) -> None:
+        project = self.controller.project
+        if project is None or self.doc is None:
+            return
         try:
-            spans = self.controller.project.spans(self.doc["id"])
+            spans = project.spans(self.doc["id"])
         except Exception as exc:
             self.controller.show_error(exc)
             return
@@ -425,9 +436,8 @@ class Annotator(QWidget):
         doc = self.doc or {}
         self.title.setText(f"<b>Document {doc.get('id', '')}</b>")
         status = doc.get("status", "")
-        colours = {"new": "#8a8a8a", "annotated": "#2e7d32", "skipped": "#b26a00"}
         self.status_badge.setText(
-            f"<span style='color:{colours.get(status, '#000')}'>● {status}</span>"
+            f"<span style='color:{STATUS_COLOURS.get(status, '#000')}'>● {status}</span>"
         )
         self.split.setCurrentText(doc.get("split", "unassigned"))
 
@@ -459,5 +469,7 @@ class Annotator(QWidget):
         self.split.setEnabled(has_doc)
 
     def _on_split_chosen(self, _index: int) -> None:
-        if self.doc is not None:
-            self.controller.set_split(self.doc["id"], self.split.currentText())
+        if self.doc is not None and not self.controller.set_split(
+            self.doc["id"], self.split.currentText()
+        ):
+            self._show_header()  # refused: show the split the document still has

@@ -7,44 +7,20 @@ project used, else — on first start — a sample project in the platform's dat
 from __future__ import annotations
 
 import argparse
-import html
 import logging
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
+from core.errors import SpanlabError
+from core.store import Project
 from desktop import first_start, recent
 from desktop.errors import install_excepthook
 
 ORGANISATION = "Spanlab"
 APPLICATION = "Spanlab"
-DISTRIBUTION = "spanlab"  # the installed package's name
-LICENCE = "MIT"
-
-
-def app_version() -> str:
-    """The installed package's version (``unknown`` when run from an uninstalled tree)."""
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
-def about_html() -> str:
-    """What Help ▸ About says: version, licence, and where the app keeps its data."""
-    folder = html.escape(str(first_start.data_folder()))
-    settings = html.escape(QSettings().fileName())
-    return (
-        f"<h3>Spanlab {html.escape(app_version())}</h3>"
-        "<p>Build named-entity recognisers on your own machine: annotate, train, measure, "
-        "try.</p>"
-        f"<p>Licence: {LICENCE}</p>"
-        f"<p>Data folder (the sample project, new projects by default):<br><tt>{folder}</tt></p>"
-        f"<p>Settings (recent projects, window layout):<br><tt>{settings}</tt></p>"
-    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,10 +40,8 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def open_start_project(project_arg: Path | None):  # noqa: ANN201 - returns core.store.Project
+def open_start_project(project_arg: Path | None) -> Project:
     """The project to show at start (see the module docstring)."""
-    from core.store import Project
-
     if project_arg is not None:
         path = project_arg.expanduser().resolve()
         if path.exists():
@@ -81,8 +55,8 @@ def open_start_project(project_arg: Path | None):  # noqa: ANN201 - returns core
     if last is not None:
         try:
             return Project.open(last)
-        except Exception:
-            logging.getLogger(__name__).warning("cannot open %s; using the sample", last)
+        except (SpanlabError, OSError) as exc:
+            logging.getLogger(__name__).warning("cannot open %s (%s); using the sample", last, exc)
             recent.forget_project(last)
     default = first_start.default_project_path()
     if default.exists():

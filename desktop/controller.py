@@ -1,10 +1,18 @@
 """The open project, its undo stack, and the signals every panel listens to.
 
-:class:`ProjectController` owns the one ``core.store.Project`` of the window (its SQLite
-connection belongs to the GUI thread; a worker that needs the store opens its own
-``Project`` on ``controller.project.path``). Every edit goes through a method here, which
-calls core (core commits each edit at once, so killing the app loses nothing) and pushes
-an undoable command onto :attr:`ProjectController.undo_stack`.
+:class:`ProjectController` owns the one ``core.store.Project`` of the window: its SQLite
+connection belongs to the GUI thread and is the process's one writer. Every edit goes
+through a method here, which calls core (core commits each edit at once, so killing the
+app loses nothing) and pushes an undoable command onto
+:attr:`ProjectController.undo_stack`.
+
+Long write jobs are explicit. An import writes its one all-or-nothing transaction
+through a connection of its own on a worker; while it runs it holds the file's write
+lock, so the transfer tells the controller (:meth:`begin_write_job` /
+:meth:`end_write_job`). Meanwhile :meth:`write_block_reason` says why writes wait,
+every edit the person makes is refused at once with a message in the status line (never
+a freeze on the lock), and writers that can wait (the run recorder, pre-annotation)
+buffer their rows and flush them when ``writes_unblocked`` fires.
 
 Signals (all emitted on the GUI thread):
 
@@ -13,33 +21,30 @@ Signals (all emitted on the GUI thread):
 - ``documents_changed()``: documents were added or removed in bulk (import, pre-annotate);
 - ``document_changed(int doc_id)``: one document's status, split or text changed;
 - ``spans_changed(int doc_id)``: the spans of one document changed;
-- ``runs_changed()``: a training run was created or updated (Train panel emits it via
-  :meth:`notify_runs_changed`);
+- ``runs_changed()``: a training run was created or updated;
 - ``open_document_requested(int doc_id, int start, int end)``: show a document in the
   annotator, selecting ``[start, end)`` (``-1, -1`` for no selection);
-- ``error(str)``: a message for the user (the main window shows it in a dialog).
-
-Methods other panels may use: :attr:`project`, :attr:`path`, :meth:`labels`,
-:meth:`label_colour`, :meth:`show_error`, :meth:`open_document`,
-:meth:`selected_document_ids` (the rows selected in the document list),
-:meth:`notify_documents_changed`, :meth:`notify_spans_changed`,
-:meth:`notify_runs_changed`, :meth:`reload` (after another connection wrote), and
-:attr:`current_document_id` (what the annotator shows).
+- ``error(object)``: an exception or a message for the user (the main window shows it
+  in a dialog; an unexpected exception keeps its traceback under Details);
+- ``status_message(str)``: a short note for the status line (an edit refused while a
+  long job writes);
+- ``writes_blocked(str reason)`` / ``writes_unblocked()``: a long write job began / ended.
 
 Edits (each saved at once and undoable): :meth:`add_span`, :meth:`remove_span`,
-:meth:`set_span_label`, :meth:`replace_spans`, :meth:`accept_span`, :meth:`accept_all`, :meth:`set_status`,
-:meth:`set_split`, :meth:`add_label`, :meth:`rename_label`, :meth:`recolour_label`,
-:meth:`set_label_shortcut`; :meth:`delete_label` is confirmed by the user instead and
-clears the undo history. An edit that core refuses shows its message and returns None
-(or False / 0); nothing is raised to the caller.
+:meth:`set_span_label`, :meth:`replace_spans`, :meth:`accept_span`, :meth:`accept_all`,
+:meth:`set_status`, :meth:`set_split`, :meth:`add_label`, :meth:`rename_label`,
+:meth:`recolour_label`, :meth:`set_label_shortcut`, :meth:`add_document`;
+:meth:`delete_label` is confirmed by the user instead and clears the undo history. An
+edit that core refuses shows its message and returns None (or False / 0); nothing is
+raised to the caller.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
@@ -47,12 +52,20 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from core.errors import SpanlabError
 from core.store import Project
 from desktop import undo_commands as commands
-from desktop.errors import describe
 
 log = logging.getLogger(__name__)
 
 FALLBACK_COLOUR = "#9e9e9e"
 NO_PROJECT = "Open or create a project first (File ▸ Open)."
+
+
+def blocked_message(reason: str, what: str = "this edit was not made") -> str:
+    """What the person reads when a write is refused while a long job writes."""
+    return f"{reason} is writing to the project: {what}. Try again when it has finished."
+
+
+class _Refused(Exception):
+    """An edit that was not made; its message has already been shown."""
 
 
 class ProjectController(QObject):
@@ -65,13 +78,17 @@ class ProjectController(QObject):
     spans_changed = Signal(int)
     runs_changed = Signal()
     open_document_requested = Signal(int, int, int)
-    error = Signal(str)
+    error = Signal(object)
+    status_message = Signal(str)
+    writes_blocked = Signal(str)
+    writes_unblocked = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._project: Project | None = None
         self._labels: list[dict] = []
         self._colours: dict[str, str] = {}
+        self._write_job: str | None = None
         self.undo_stack = QUndoStack(self)
         self._selection_provider: Callable[[], list[int]] = list
         #: The document the annotator shows (set by the annotator), or None.
@@ -114,13 +131,40 @@ class ProjectController(QObject):
             self._project.close()
             self._project = None
 
-    def _adopt(self, opener: Callable[[], Any]) -> bool:
+    def _adopt(self, opener: Callable[[], Project]) -> bool:
         try:
             project = opener()
         except (SpanlabError, OSError) as exc:
             self.show_error(exc)
             return False
         self.set_project(project)
+        return True
+
+    # -- long write jobs ----------------------------------------------------------------
+
+    def write_block_reason(self) -> str | None:
+        """Why writes must wait now (e.g. "The import of train.conll"), or None."""
+        return self._write_job
+
+    def begin_write_job(self, reason: str) -> None:
+        """A long job (an import) starts writing through its own connection."""
+        if self._write_job is not None:
+            raise RuntimeError(f"{self._write_job} is already writing to the project")
+        self._write_job = reason
+        self.writes_blocked.emit(reason)
+
+    def end_write_job(self) -> None:
+        """The long write job ended: writes may go on; ``writes_unblocked`` fires."""
+        if self._write_job is None:
+            return
+        self._write_job = None
+        self.writes_unblocked.emit()
+
+    def refuse_write(self, what: str = "this edit was not made") -> bool:
+        """True (and the reason shown in the status line) if a long job writes now."""
+        if self._write_job is None:
+            return False
+        self.status_message.emit(blocked_message(self._write_job, what))
         return True
 
     # -- for every panel ----------------------------------------------------------------
@@ -135,9 +179,7 @@ class ProjectController(QObject):
 
     def show_error(self, exc: BaseException | str) -> None:
         """Report an error to the user through the ``error`` signal (never raises)."""
-        if isinstance(exc, BaseException) and not isinstance(exc, SpanlabError):
-            log.error("unexpected error", exc_info=exc)
-        self.error.emit(describe(exc))
+        self.error.emit(exc)
 
     def open_document(self, doc_id: int, select: tuple[int, int] | None = None) -> None:
         """Ask the annotator to show a document, optionally selecting a character range."""
@@ -156,6 +198,10 @@ class ProjectController(QObject):
         """Tell the panels that documents were added or removed outside the controller."""
         self.documents_changed.emit()
 
+    def notify_document_changed(self, doc_id: int) -> None:
+        """Tell the panels that one document's status, split or text changed."""
+        self.document_changed.emit(int(doc_id))
+
     def notify_spans_changed(self, doc_id: int) -> None:
         """Tell the panels that one document's spans changed outside the controller."""
         self.spans_changed.emit(int(doc_id))
@@ -170,100 +216,151 @@ class ProjectController(QObject):
         self.labels_changed.emit()
         self.documents_changed.emit()
 
+    def refresh_labels(self) -> None:
+        """Re-read the labels and emit ``labels_changed``."""
+        self._reload_labels()
+        self.labels_changed.emit()
+
     def _reload_labels(self) -> None:
         self._labels = list(self._project.labels()) if self._project is not None else []
         self._colours = {row["name"]: row["colour"] for row in self._labels}
+
+    # -- reads that may fail ------------------------------------------------------------
+
+    def overlapping_spans(self, doc_id: int, start: int, end: int) -> list[dict]:
+        """The spans of a document (any origin) that share a character with ``[start, end)``."""
+        try:
+            with self._reading() as project:
+                rows = project.spans(doc_id)
+        except _Refused:
+            return []
+        return [s for s in rows if s["start"] < end and start < s["end"]]
+
+    def count_label_spans(self, name: str, origin: str | None = None) -> int:
+        """How many spans carry a label: human or model ones, or both (``origin`` None)."""
+        if self._project is None:
+            return 0
+        try:
+            with self._reading() as project:
+                return project.count_label_spans(name, origin)
+        except _Refused:
+            return 0
 
     # -- span edits (undoable) ----------------------------------------------------------
 
     def add_span(self, doc_id: int, start: int, end: int, label: str) -> dict | None:
         """Store a human span; returns its row, or None (error shown) if core refused it."""
-        row = self._call("add_span", doc_id, start, end, label)
-        if not row:
+        try:
+            with self._writing() as project:
+                row = project.add_span(doc_id, start, end, label)
+        except _Refused:
             return None
         self._push(commands.AddSpan(self, row))
         return row
-
-    def overlapping_spans(self, doc_id: int, start: int, end: int) -> list[dict]:
-        """The spans of a document (any origin) that share a character with ``[start, end)``."""
-        rows = self._call("spans", doc_id)
-        return [s for s in rows or [] if s["start"] < end and start < s["end"]]
 
     def replace_spans(
         self, doc_id: int, old: list[dict], start: int, end: int, label: str
     ) -> dict | None:
         """Remove the spans ``old`` and store a human span in their place, as one edit
         (one undo puts them back); returns the new row, or None (error shown)."""
-        project = self._project
-        if project is None:
-            self.show_error(NO_PROJECT)
-            return None
         try:
-            with project.atomic():
+            with self._writing() as project, project.atomic():
                 removed = [project.remove_span(s["id"]) for s in old]
                 row = project.add_span(doc_id, start, end, label)
-        except Exception as exc:
-            self.show_error(exc)
+        except _Refused:
             return None
         self._push(commands.ReplaceSpans(self, removed, row))
         return row
 
     def remove_span(self, span: dict) -> None:
         """Delete a span (human or model)."""
-        row = self._call("remove_span", span["id"])
-        if row:
-            self._push(commands.RemoveSpan(self, row))
+        try:
+            with self._writing() as project:
+                row = project.remove_span(span["id"])
+        except _Refused:
+            return
+        self._push(commands.RemoveSpan(self, row))
 
     def set_span_label(self, span: dict, label: str) -> dict | None:
         """Give a span another label; returns the updated row."""
         if span["label"] == label:
             return span
-        row = self._call("set_span_label", span["id"], label)
-        if not row:
+        try:
+            with self._writing() as project:
+                row = project.set_span_label(span["id"], label)
+        except _Refused:
             return None
         self._push(commands.SetSpanLabel(self, span, row))
         return row
 
     def accept_span(self, span: dict) -> None:
         """Turn one model span into a human one."""
-        if self._call("accept_span", span["id"]) is _FAILED:
+        try:
+            with self._writing() as project:
+                project.accept_span(span["id"])
+        except _Refused:
             return
         self._push(commands.AcceptSpans(self, span["document_id"], [span], "Accept span"))
 
     def accept_all(self, doc_id: int) -> int:
         """Accept every model span of a document; returns how many."""
-        rows = self._call("spans", doc_id, origin="model")
-        if not rows:
+        try:
+            with self._writing() as project:
+                rows = project.spans(doc_id, origin="model")
+                if rows:
+                    project.accept_all(doc_id)
+        except _Refused:
             return 0
-        if self._call("accept_all", doc_id) is _FAILED:
+        if not rows:
             return 0
         self._push(commands.AcceptSpans(self, doc_id, rows, f"Accept {len(rows)} spans"))
         return len(rows)
 
-    def set_status(self, doc_id: int, status: str) -> None:
-        """Mark a document new / annotated / skipped."""
-        doc = self._call("get_document", doc_id)
-        if not doc or doc["status"] == status:
-            return
-        if self._call("set_status", doc_id, status) is _FAILED:
-            return
-        self._push(commands.SetField(self, doc_id, "status", doc["status"], status))
+    def set_status(self, doc_id: int, status: str) -> bool:
+        """Mark a document new / annotated / skipped; False if the edit was refused."""
+        return self._set_field(doc_id, "status", status)
 
-    def set_split(self, doc_id: int, split: str) -> None:
-        """Put a document in train / dev / test / unassigned."""
-        doc = self._call("get_document", doc_id)
-        if not doc or doc["split"] == split:
-            return
-        if self._call("set_split", doc_id, split) is _FAILED:
-            return
-        self._push(commands.SetField(self, doc_id, "split", doc["split"], split))
+    def set_split(self, doc_id: int, split: str) -> bool:
+        """Put a document in train / dev / test / unassigned; False if refused."""
+        return self._set_field(doc_id, "split", split)
+
+    def _set_field(self, doc_id: int, field: str, value: str) -> bool:
+        try:
+            with self._writing() as project:
+                old = project.get_document(doc_id)[field]
+                if old == value:
+                    return True
+                if field == "status":
+                    project.set_status(doc_id, value)
+                else:
+                    project.set_split(doc_id, value)
+        except _Refused:
+            return False
+        self._push(commands.SetField(self, doc_id, field, old, value))
+        return True
+
+    # -- documents ----------------------------------------------------------------------
+
+    def add_document(self, text: str, source: str = "typed") -> int | None:
+        """Store a typed document and tell the panels; returns its id, or None (shown)."""
+        try:
+            with self._writing("the document was not added") as project:
+                doc_id = project.add_document(text, source=source)
+        except _Refused:
+            return None
+        self.documents_changed.emit()
+        return doc_id
 
     # -- label edits --------------------------------------------------------------------
 
-    def add_label(self, name: str, colour: str | None = None, shortcut: str | None = None):
+    def add_label(
+        self, name: str, colour: str | None = None, shortcut: str | None = None
+    ) -> dict | None:
         """Add a label (undoable); returns its row or None."""
-        row = self._call("add_label", name, colour=colour, shortcut=shortcut)
-        if not row:
+        try:
+            with self._writing() as project:
+                row = project.add_label(name, colour=colour, shortcut=shortcut)
+        except _Refused:
             return None
         self._push(commands.AddLabel(self, row))
         return row
@@ -272,7 +369,10 @@ class ProjectController(QObject):
         """Rename a label; its spans follow (undoable)."""
         if old == new:
             return True
-        if self._call("rename_label", old, new) is _FAILED:
+        try:
+            with self._writing() as project:
+                project.rename_label(old, new)
+        except _Refused:
             return False
         self._push(commands.LabelEdit(self, f"Rename label {old} to {new}", "rename", old, new))
         return True
@@ -280,7 +380,10 @@ class ProjectController(QObject):
     def recolour_label(self, name: str, colour: str) -> bool:
         """Change a label's colour (undoable)."""
         before = self._label_row(name)
-        if self._call("recolour_label", name, colour) is _FAILED:
+        try:
+            with self._writing() as project:
+                project.recolour_label(name, colour)
+        except _Refused:
             return False
         old = before["colour"] if before else None
         self._push(commands.LabelEdit(self, f"Recolour {name}", "recolour", name, colour, old))
@@ -289,23 +392,21 @@ class ProjectController(QObject):
     def set_label_shortcut(self, name: str, key: str | None) -> bool:
         """Set or clear a label's shortcut key (undoable)."""
         before = self._label_row(name)
-        if self._call("set_label_shortcut", name, key) is _FAILED:
+        try:
+            with self._writing() as project:
+                project.set_label_shortcut(name, key)
+        except _Refused:
             return False
         old = before["shortcut"] if before else None
         self._push(commands.LabelEdit(self, f"Shortcut of {name}", "shortcut", name, key, old))
         return True
 
-    def count_label_spans(self, name: str, origin: str | None = None) -> int:
-        """How many spans carry a label: human or model ones, or both (``origin`` None)."""
-        if self._project is None:
-            return 0
-        n = self._call("count_label_spans", name, origin)
-        return n if isinstance(n, int) else 0
-
     def delete_label(self, name: str) -> int:
         """Delete a label and its spans. Not undoable: the undo history is cleared."""
-        removed = self._call("delete_label", name)
-        if removed is _FAILED or removed is None:
+        try:
+            with self._writing("the label was not deleted") as project:
+                removed = project.delete_label(name)
+        except _Refused:
             return 0
         self.undo_stack.clear()
         self.refresh_labels()
@@ -315,38 +416,44 @@ class ProjectController(QObject):
     def _label_row(self, name: str) -> dict | None:
         return next((row for row in self._labels if row["name"] == name), None)
 
-    def refresh_labels(self) -> None:
-        """Re-read the labels and emit ``labels_changed``."""
-        self._reload_labels()
-        self.labels_changed.emit()
+    # -- undo / redo --------------------------------------------------------------------
+
+    def undo(self) -> None:
+        """Undo the last edit, unless a long job writes now (then say so)."""
+        if self.undo_stack.canUndo() and not self.refuse_write("nothing was undone"):
+            self.undo_stack.undo()
+
+    def redo(self) -> None:
+        """Redo the last undone edit, unless a long job writes now (then say so)."""
+        if self.undo_stack.canRedo() and not self.refuse_write("nothing was redone"):
+            self.undo_stack.redo()
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call ``project.<method>``; on an error show it and return ``_FAILED`` (falsy).
+    @contextmanager
+    def _writing(self, what: str = "this edit was not made") -> Iterator[Project]:
+        """The project to write to; raises ``_Refused`` (already shown) if there is none,
+        a long job writes now, or core refused the edit."""
+        if self.refuse_write(what):
+            raise _Refused
+        with self._reading() as project:
+            yield project
 
-        Besides SpanlabError, anything else (a locked database while an import runs, say)
-        is shown too, with its traceback logged: an edit that fails never crashes the app.
-        """
+    @contextmanager
+    def _reading(self) -> Iterator[Project]:
+        """The project to read from; raises ``_Refused`` (already shown) if there is none
+        or core raised. Anything besides SpanlabError is shown with its traceback: an
+        edit that fails never crashes the app."""
         if self._project is None:
             self.show_error(NO_PROJECT)
-            return _FAILED
+            raise _Refused
         try:
-            result = getattr(self._project, method)(*args, **kwargs)
+            yield self._project
+        except _Refused:
+            raise
         except Exception as exc:
             self.show_error(exc)
-            return _FAILED
-        return True if result is None else result
+            raise _Refused from exc
 
     def _push(self, command: QUndoCommand) -> None:
         self.undo_stack.push(command)
-
-
-class _Failed:
-    """Marker for a core call that raised (falsy, so ``if row:`` reads naturally)."""
-
-    def __bool__(self) -> bool:
-        return False
-
-
-_FAILED: Any = _Failed()

@@ -33,12 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.domain import SPLITS, STATUSES
+from core.errors import NotFoundError, SpanlabError
 from desktop.controller import ProjectController
 
 PAGE_SIZE = 200
 PREVIEW_CHARS = 80
-STATUSES = ("new", "annotated", "skipped")
-SPLITS = ("train", "dev", "test", "unassigned")
+#: The colour each document status is shown in (list rows and the annotator's badge).
 STATUS_COLOURS = {"new": "#8a8a8a", "annotated": "#2e7d32", "skipped": "#b26a00"}
 
 Index = QModelIndex | QPersistentModelIndex
@@ -144,7 +145,7 @@ class DocumentTableModel(QAbstractTableModel):
         try:
             doc = project.get_document(doc_id)
             spans = project.spans(doc_id)
-        except Exception:  # the document is gone: the next reload drops it
+        except NotFoundError:  # the document is gone: the next reload drops it
             return
         self._rows[i] = {
             "id": doc_id,
@@ -320,7 +321,7 @@ class DocumentList(QWidget):
             return
         try:
             n = project.count_documents(**self.model.filters)
-        except Exception:  # the table already reported the filter's error
+        except SpanlabError:  # the table already reported the filter's error
             n = 0
         if n == 0 and not self.model.filters:
             self.count.setText("No documents yet")

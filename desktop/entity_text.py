@@ -6,7 +6,7 @@ turns them into Qt positions (an emoji takes two of those).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import QEvent
 from PySide6.QtGui import QColor, QHelpEvent, QTextCharFormat, QTextCursor
@@ -25,7 +25,7 @@ class EntityTextEdit(QPlainTextEdit):
     def entities(self) -> list[dict]:
         return list(self._entities)
 
-    def set_entities(self, entities: list[dict], colour_of: Any) -> None:
+    def set_entities(self, entities: list[dict], colour_of: Callable[[str], str]) -> None:
         """Highlight these entities (character offsets into the current text)."""
         self._entities = list(entities)
         offsets = OffsetMap(self.toPlainText())
@@ -46,7 +46,7 @@ class EntityTextEdit(QPlainTextEdit):
             selections.append(selection)
         self.setExtraSelections(selections)
 
-    def keep_matching(self, colour_of: Any) -> None:
+    def keep_matching(self, colour_of: Callable[[str], str]) -> None:
         """After an edit, keep only the highlights whose text is still where it was."""
         text = self.toPlainText()
         kept = [e for e in self._entities if text[e["start"] : e["end"]] == e.get("text")]

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import NotFoundError
-from desktop import app, first_start, recent
+from core.store import Project
+from desktop import about, first_start, recent
 from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 from desktop.errors import ErrorReporter
@@ -44,9 +45,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Spanlab")
         self.controller = controller or ProjectController(self)
         self.errors = ErrorReporter(self)
-        self.controller.error.connect(self.errors.show_message)
+        self.controller.error.connect(self.errors.show_error)
+        self.controller.status_message.connect(self.show_status)
         self.transfers = Transfers(self.controller, self)
-        self.transfers.finished.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.transfers.finished.connect(self.show_status)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -92,12 +94,19 @@ class MainWindow(QMainWindow):
         self._add(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         edit_menu = self.menuBar().addMenu("&Edit")
-        undo = self.controller.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence("Ctrl+Z"))
-        redo = self.controller.undo_stack.createRedoAction(self, "&Redo")
+        stack = self.controller.undo_stack
+        undo = self._add(edit_menu, "&Undo", self.controller.undo, "Ctrl+Z")
+        redo = self._add(edit_menu, "&Redo", self.controller.redo, "Ctrl+Shift+Z")
         redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        edit_menu.addAction(undo)
-        edit_menu.addAction(redo)
+        # The controller refuses an undo while an import writes, so these do not call
+        # the stack directly; they follow its state as QUndoStack's own actions would.
+        for action, verb, can, can_changed, text_changed in (
+            (undo, "&Undo", stack.canUndo, stack.canUndoChanged, stack.undoTextChanged),
+            (redo, "&Redo", stack.canRedo, stack.canRedoChanged, stack.redoTextChanged),
+        ):
+            action.setEnabled(can())
+            can_changed.connect(action.setEnabled)
+            text_changed.connect(lambda text, a=action, v=verb: a.setText(f"{v} {text}".strip()))
         self.undo_action, self.redo_action = undo, redo
 
         annotate_menu = self.menuBar().addMenu("&Annotate")
@@ -128,6 +137,10 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(key))
         return action
 
+    def show_status(self, text: str) -> None:
+        """A note in the status line (import finished, an edit refused, …)."""
+        self.statusBar().showMessage(text, 8000)
+
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         paths = recent.recent_projects()
@@ -156,9 +169,9 @@ class MainWindow(QMainWindow):
             self._return_to(wanted)
         return ok
 
-    def adopt_project(self, project: object) -> None:
+    def adopt_project(self, project: Project) -> None:
         """Show an already open ``Project`` (first start, or ``--project``)."""
-        wanted = recent.last_document(project.path)  # type: ignore[attr-defined]
+        wanted = recent.last_document(project.path)
         self.controller.set_project(project)
         recent.remember_project(self.controller.path)
         self._return_to(wanted)
@@ -231,13 +244,9 @@ class MainWindow(QMainWindow):
         text = dialog.textValue()
         if not text.strip():
             return
-        try:
-            doc_id = project.add_document(text, source="typed")
-        except Exception as exc:  # e.g. the file is busy with an import: say so
-            self.errors.show_error(exc)
-            return
-        self.controller.notify_documents_changed()
-        self.controller.open_document(doc_id)
+        doc_id = self.controller.add_document(text, source="typed")
+        if doc_id is not None:
+            self.controller.open_document(doc_id)
 
     # -- misc ----------------------------------------------------------------------------
 
@@ -267,7 +276,7 @@ class MainWindow(QMainWindow):
             )
             self.about_box.setTextFormat(Qt.TextFormat.RichText)
             self.about_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.about_box.setText(app.about_html())
+        self.about_box.setText(about.about_html())
         self.about_box.open()
 
     def _confirm_quit(self) -> bool:
@@ -297,6 +306,8 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def _confirm_switch(self) -> bool:
+        if self.controller.refuse_write("another project was not opened"):
+            return False
         return self._confirm_stop_training(
             "Open another project?",
             "Opening another project",
@@ -309,10 +320,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         QSettings().setValue("main_window/geometry", self.saveGeometry())
-        for panel in (self.train, self.results, self.try_it):
-            shutdown = getattr(panel, "shutdown", None)
-            if callable(shutdown):
-                shutdown()
+        self.train.shutdown()
         stop_all_workers()
         self.controller.close_project()
         super().closeEvent(event)

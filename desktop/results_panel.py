@@ -1,9 +1,9 @@
 """The "Results" section: every run, and for one run its scores and its errors.
 
 A run's scores come from the store (the trainer evaluates dev and test at the end and
-the run row keeps them). Its errors come from there too when stored; otherwise they are
-computed on a worker thread by evaluating the run's model on the split, so the window
-never waits for a model.
+the run row keeps them). Its errors are computed on a worker thread by evaluating the
+run's model on the split, when the tab is looked at, so the window never waits for a
+model.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from core import scratch
 from core.errors import SpanlabError, ValidationError
+from desktop.controller import ProjectController
 from desktop.metrics_table import METRIC_COLUMNS, Column, RowsTable, fmt_ratio, metric_rows
 from desktop.run_rows import error_rows, micro_f1, run_row, split_report
 from desktop.workers import start_worker
@@ -65,8 +65,8 @@ def find_errors(model_dir: str, examples: list[dict]) -> dict:
 
     result = evaluate(model_dir, examples)
     texts = {ex["id"]: ex["text"] for ex in examples}
-    for error in result.get("errors") or []:
-        if "gold_start" in error and error.get("document_id") in texts:
+    for error in result["errors"]:
+        if "gold_start" in error and error["document_id"] in texts:
             text = texts[error["document_id"]]
             error["gold_text"] = text[error["gold_start"] : error["gold_end"]]
     return result
@@ -102,7 +102,7 @@ class ResultsPanel(QWidget):
     errors_ready = Signal(int, str)  # run id, split: the errors table was filled
     exported = Signal(str)  # the exported folder
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: ProjectController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self._errors: dict[tuple[int, str], list[dict]] = {}  # computed, per (run, split)
@@ -179,7 +179,7 @@ class ResultsPanel(QWidget):
         runs = project.runs() if project is not None else []
         self.runs_table.set_rows([run_row(r) for r in runs])
         rows = self.runs_table.visible_rows()
-        done = [r["id"] for r in runs if r.get("status") == "done"]
+        done = [r["id"] for r in runs if r["status"] == "done"]
         latest_done = done[0] if done else None
         if selected is None or selected == self._latest_done:
             selected = latest_done  # follow the newest finished run until another is chosen
@@ -219,30 +219,28 @@ class ResultsPanel(QWidget):
 
     def _show_run(self, run: dict | None) -> None:
         split = self.split()
-        self.export_button.setEnabled(bool(run and run.get("status") == "done"))
+        self.export_button.setEnabled(bool(run and run["status"] == "done"))
         if run is None:
             self.summary.setText("No runs yet: train a model in the Train tab.")
             for table in (self.entity_table, self.token_table, self.errors_table):
                 table.set_rows([])
             return
-        report = split_report(run.get("metrics"), split)
+        report = split_report(run["metrics"], split)
         self.entity_table.set_rows(metric_rows(report.get("entity")))
         self.token_table.set_rows(metric_rows(report.get("tokens")))
         f1 = micro_f1(report)
-        if run.get("status") == "failed":
-            text = f"Run {run['id']} failed: {run.get('error') or 'no reason given'}"
+        if run["status"] == "failed":
+            text = f"Run {run['id']} failed: {run['error'] or 'no reason given'}"
         elif not report:
-            text = f"Run {run['id']} is {run.get('status')}: no {split} scores."
+            text = f"Run {run['id']} is {run['status']}: no {split} scores."
         else:
             text = f"Run {run['id']}: {split} micro F1 {f1:.3f}" if f1 is not None else ""
         self.summary.setText(text)
-        self._show_errors(run, split, report)
+        self._show_errors(run, split)
 
-    def _show_errors(self, run: dict, split: str, report: dict) -> None:
+    def _show_errors(self, run: dict, split: str) -> None:
         key = (int(run["id"]), split)
-        errors = report.get("errors") if isinstance(report.get("errors"), list) else None
-        if errors is None:
-            errors = self._errors.get(key)
+        errors = self._errors.get(key)
         if errors is not None:
             self.errors_table.set_rows(error_rows(errors))
             self.errors_table.title.setText(
@@ -251,7 +249,7 @@ class ResultsPanel(QWidget):
             self.errors_ready.emit(*key)
             return
         self.errors_table.set_rows([])
-        if run.get("status") != "done" or not run.get("output_dir"):
+        if run["status"] != "done" or not run["output_dir"]:
             self.errors_table.title.setText("<b>Errors</b> — none for this run")
             return
         if not self.isVisible():  # evaluating costs a model load: only when looked at
@@ -277,7 +275,7 @@ class ResultsPanel(QWidget):
 
     def _on_errors(self, key: tuple[int, str], result: dict) -> None:
         self._pending.discard(key)
-        self._errors[key] = list((result or {}).get("errors") or [])
+        self._errors[key] = list(result["errors"])
         run = self.selected_run()
         if run and (int(run["id"]), self.split()) == key:  # else stale: kept for later
             self._show_run(run)
@@ -289,18 +287,14 @@ class ResultsPanel(QWidget):
             self.errors_table.title.setText(f"<b>Errors</b> — could not be computed: {exc}")
 
     def _open_error(self, row: dict) -> None:
-        doc_id = row.get("document_id")
-        if doc_id is None:
-            return
-        start, end = row.get("start"), row.get("end")
-        select = (int(start), int(end)) if start is not None and end is not None else None
-        self.controller.open_document(int(doc_id), select=select)
+        select = (int(row["start"]), int(row["end"]))
+        self.controller.open_document(int(row["document_id"]), select=select)
 
     # -- export -----------------------------------------------------------------------
     def export_selected(self, target: str | Path | None = None) -> None:
         """Copy the chosen run's model folder to a folder the user picks (on a worker)."""
         run = self.selected_run()
-        if not run or not run.get("output_dir"):
+        if not run or not run["output_dir"]:
             return
         if not target:
             parent = QFileDialog.getExistingDirectory(self, "Export the model into folder")

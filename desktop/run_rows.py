@@ -32,10 +32,10 @@ def micro_f1(report: dict | None) -> float | None:
 
 def run_row(run: dict) -> dict:
     """A run as one line of the runs table."""
-    metrics = run.get("metrics") if isinstance(run.get("metrics"), dict) else {}
-    config = run.get("config") if isinstance(run.get("config"), dict) else {}
-    created = timestamp(run.get("created")) or timestamp(run.get("started"))
-    base = str(run.get("base_model") or config.get("base_model") or "default")
+    metrics = run["metrics"] or {}
+    config = run["config"]
+    created = timestamp(run["created"]) or timestamp(run["started"])
+    base = str(run["base_model"])
     epochs = metrics.get("epochs_run") or config.get("epochs") or None
     row = dict(run)
     row.update(
@@ -45,9 +45,9 @@ def run_row(run: dict) -> dict:
         dev_f1=micro_f1(split_report(metrics, "dev")),
         test_f1=micro_f1(split_report(metrics, "test")),
         duration=run_duration(run),
-        _tooltip=run.get("error") or base,
+        _tooltip=run["error"] or base,
     )
-    if run.get("status") == "failed":
+    if run["status"] == "failed":
         row["_foreground"] = "#a1260d"
     return row
 

@@ -9,7 +9,8 @@ gap under it.
 
 The view knows nothing of the store: it gets text, tokens and span rows (dicts with
 ``id, start, end, label, origin, score``; character offsets into the Python string) and
-reports what the person did through signals.
+reports what the person did through signals. Selections snap to whole tokens by the
+rules of ``core.spancheck``, which the store checks spans with.
 """
 
 from __future__ import annotations
@@ -35,55 +36,11 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextEdit, QWidget
 
+from core.spancheck import snap_range, token_at
 from desktop.text_offsets import OffsetMap
 
 LINE_HEIGHT_PERCENT = 190
 CAPTION_POINT_SIZE_DELTA = -3
-
-
-def snap_to_tokens(tokens: Sequence[Sequence[int]], start: int, end: int) -> tuple[int, int] | None:
-    """Grow ``[start, end)`` to the edges of the tokens it touches; None if it touches none.
-
-    ``tokens`` are sorted ``(start, end)`` offsets. A selection that only covers spaces
-    between tokens touches none.
-    """
-    if end <= start or not tokens:
-        return None
-    ends = _TokenIndex.of(tokens).ends
-    first = bisect_right(ends, start)  # first token ending after `start`
-    if first >= len(tokens) or tokens[first][0] >= end:
-        return None
-    starts = _TokenIndex.of(tokens).starts
-    last = bisect_left(starts, end) - 1  # last token starting before `end`
-    return int(tokens[first][0]), int(tokens[last][1])
-
-
-def token_at(tokens: Sequence[Sequence[int]], pos: int) -> tuple[int, int] | None:
-    """The token that holds character ``pos``, or None (whitespace)."""
-    index = _TokenIndex.of(tokens)
-    i = bisect_right(index.starts, pos) - 1
-    if i >= 0 and tokens[i][0] <= pos < tokens[i][1]:
-        return int(tokens[i][0]), int(tokens[i][1])
-    return None
-
-
-class _TokenIndex:
-    """Starts and ends of a token list as flat lists, cached per list object."""
-
-    _cache: tuple[int, _TokenIndex] | None = None
-
-    def __init__(self, tokens: Sequence[Sequence[int]]) -> None:
-        self.starts = [int(t[0]) for t in tokens]
-        self.ends = [int(t[1]) for t in tokens]
-
-    @classmethod
-    def of(cls, tokens: Sequence[Sequence[int]]) -> _TokenIndex:
-        cached = cls._cache
-        if cached is not None and cached[0] == id(tokens) and len(cached[1].starts) == len(tokens):
-            return cached[1]
-        index = cls(tokens)
-        cls._cache = (id(tokens), index)
-        return index
 
 
 class SpanView(QTextEdit):
@@ -212,7 +169,7 @@ class SpanView(QTextEdit):
             return None
         start = self._offsets.from_qt(cursor.selectionStart())
         end = self._offsets.from_qt(cursor.selectionEnd())
-        return snap_to_tokens(self._tokens, start, end)
+        return snap_range(self._tokens, start, end)
 
     def select_range(self, start: int, end: int, scroll: bool = True) -> None:
         """Select ``[start, end)`` (Python offsets) and scroll it into view."""
@@ -285,7 +242,7 @@ class SpanView(QTextEdit):
         lo, hi = sorted((self._press_offset, here))
         if lo == hi:
             return
-        snapped = snap_to_tokens(self._tokens, lo, hi)
+        snapped = snap_range(self._tokens, lo, hi)
         if snapped is None:
             return
         anchor, position = snapped if here >= self._press_offset else snapped[::-1]

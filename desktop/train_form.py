@@ -30,11 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.domain import DEFAULT_MODEL
 from core.errors import ValidationError
-from core.training import config as config_module
-from core.training.config import TrainConfig
+from core.training.config import DEVICES, OPTIMIZERS, PRECISIONS, TrainConfig
 
-DEFAULT_MODEL = "default"
 DEFAULT_MODEL_TEXT = "all-MiniLM-L6-v2 (embedded)"
 
 
@@ -48,31 +47,26 @@ def model_name(base_model: str) -> str:
 # Shown up front; every other field goes under "Advanced".
 BASIC_FIELDS = ("base_model", "epochs", "batch_size", "learning_rate")
 
-# Friendlier names than the field names; unknown fields get a title-cased name.
+# Friendlier names than the field names; the other fields get a capitalised name.
 FIELD_LABELS = {
     "base_model": "Base model",
     "epochs": "Epochs",
     "batch_size": "Batch size",
     "learning_rate": "Learning rate",
-    "lr": "Learning rate",
     "weight_decay": "Weight decay",
-    "warmup_ratio": "Warm-up (fraction of steps)",
     "warmup": "Warm-up",
     "max_length": "Max length (sub-words)",
-    "grad_clip": "Gradient clipping",
     "max_grad_norm": "Gradient clipping",
-    "early_stopping_patience": "Early stopping patience",
     "patience": "Early stopping patience",
-    "mixed_precision": "Mixed precision",
     "warm_start": "Warm start from",
 }
 
 
 # Fields whose values come from a fixed set (editable: other values are allowed too).
 CHOICES: dict[str, tuple[tuple, bool]] = {
-    "optimizer": (getattr(config_module, "OPTIMIZERS", ("adamw", "sgd")), False),
-    "device": (getattr(config_module, "DEVICES", ("auto", "cpu", "cuda", "mps")), False),
-    "precision": (getattr(config_module, "PRECISIONS", ("auto", "no", "bf16", "fp16")), False),
+    "optimizer": (OPTIMIZERS, False),
+    "device": (DEVICES, False),
+    "precision": (PRECISIONS, False),
     "freeze": (("none", "embeddings", "head", "top-2", "top-4"), True),
 }
 
@@ -107,9 +101,6 @@ def _choices(field: dataclasses.Field, tp: Any) -> tuple[list | None, bool]:
     """(the values a field may take, whether others may be typed) — None: free input."""
     if typing.get_origin(tp) is typing.Literal:
         return list(typing.get_args(tp)), False
-    choices = field.metadata.get("choices") if field.metadata else None
-    if choices:
-        return list(choices), False
     if field.name in CHOICES:
         values, editable = CHOICES[field.name]
         return list(values), editable
@@ -124,7 +115,7 @@ class FieldEditor:
         self.type, self.optional = _unwrap_optional(tp)
         self.choices, self.editable = _choices(field, self.type)
         self.widget = self._make_widget(parent, default)
-        help_text = field.metadata.get("help") if field.metadata else HELP.get(self.name)
+        help_text = HELP.get(self.name)
         if help_text:
             self.widget.setToolTip(str(help_text))
         self.set(default)
@@ -286,15 +277,11 @@ class TrainForm(QWidget):
         defaults = TrainConfig()
         hints = typing.get_type_hints(TrainConfig)
         for field in dataclasses.fields(TrainConfig):
-            if not field.init:
-                continue
             label = FIELD_LABELS.get(field.name, field.name.replace("_", " ").capitalize())
             if field.name == "base_model":
                 basic.insertRow(0, label, self.base_model)
                 continue
-            editor = FieldEditor(
-                field, hints.get(field.name, str), getattr(defaults, field.name), self
-            )
+            editor = FieldEditor(field, hints[field.name], getattr(defaults, field.name), self)
             self.editors[field.name] = editor
             (basic if field.name in BASIC_FIELDS else advanced).addRow(label, editor.widget)
         self.advanced = Collapsible("Advanced", advanced_widget, self)
@@ -307,7 +294,7 @@ class TrainForm(QWidget):
 
     def set_config(self, config: TrainConfig) -> None:
         """Show these values."""
-        self.base_model.set_value(getattr(config, "base_model", DEFAULT_MODEL))
+        self.base_model.set_value(config.base_model)
         for name, editor in self.editors.items():
             editor.set(getattr(config, name))
 
@@ -319,10 +306,7 @@ class TrainForm(QWidget):
             config = TrainConfig(**values)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"Training settings: {exc}") from exc
-        validate = getattr(config, "validate", None)
-        if callable(validate):
-            validate()
-        return config
+        return config.validate()
 
     def editor(self, name: str) -> QWidget:
         """The widget editing one field (for tests and focus)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
@@ -28,27 +27,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.durations import format_duration, run_duration
+from core.durations import format_eta, run_duration
 from core.errors import SpanlabError
+from core.training.events import (
+    Cancelled,
+    Checkpoint,
+    Done,
+    Eval,
+    Event,
+    Failed,
+    Final,
+    Log,
+    Start,
+    Step,
+)
 from desktop.charts import TrainingChart
+from desktop.controller import ProjectController
 from desktop.train_form import TrainForm, model_name
 from desktop.training_queue import TrainingQueue
 from desktop.workers import start_worker
 
-STATUS_WORDS = {"done": "finished", "cancelled": "was cancelled", "failed": "failed"}
-
-
-def format_eta(seconds: float | None) -> str:
-    """``1 h 02 min`` / ``3 min 05 s`` / ``12 s``; empty when unknown."""
-    return format_duration(seconds)
-
-
-def dev_f1(event: dict) -> float | None:
-    """The dev micro-F1 of an eval event, or of a done event's metrics."""
-    value = event.get("f1")
-    if value is None:
-        value = (event.get("metrics") or {}).get("f1")
-    return float(value) if isinstance(value, int | float) else None
+#: How the status line ends a run, by its final event.
+STATUS_WORDS = {Done: "finished", Cancelled: "was cancelled", Failed: "failed"}
 
 
 def describe_device(choice: str) -> str:
@@ -66,7 +66,7 @@ class TrainPanel(QWidget):
 
     run_finished = Signal(int, str)  # run id, final status; after the panel has updated
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: ProjectController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.queue = TrainingQueue(controller, self)
@@ -231,91 +231,73 @@ class TrainPanel(QWidget):
         self.status_label.setText(f"Run {run_id}: loading the model and the data…")
         self.cancel_button.setEnabled(True)
 
-    def _on_event(self, run_id: int, event: dict) -> None:
+    def _on_event(self, run_id: int, event: Event) -> None:
         if run_id != self._shown_run:
             return
-        kind = event.get("kind")
-        if kind == "start":
+        if isinstance(event, Start):
             self._on_start(run_id, event)
-        elif kind == "step":
+        elif isinstance(event, Step):
             self._on_step(run_id, event)
-        elif kind == "eval":
-            f1 = dev_f1(event)
-            step = int(event.get("step") or self._last_step)
-            if step > self._last_step and self.progress.maximum() > 0:
+        elif isinstance(event, Eval):
+            if event.step > self._last_step and self.progress.maximum() > 0:
                 # Short epochs may end between two step updates: catch the bar up.
-                self._last_step = step
-                self.progress.setValue(min(step, self.progress.maximum()))
-            if f1 is not None:
-                self.chart.add_f1(step, f1)
-            epoch = event.get("epoch")
-            self._append_log(
-                f"epoch {epoch}: dev F1 {f1:.3f}" if f1 is not None else f"epoch {epoch} evaluated"
-            )
-        elif kind == "log":
-            self._append_log(str(event.get("message") or event.get("text") or ""))
-        elif kind == "checkpoint":
-            self._append_log(f"epoch {event.get('epoch')}: best model so far kept")
+                self._last_step = event.step
+                self.progress.setValue(min(event.step, self.progress.maximum()))
+            self.chart.add_f1(event.step, event.f1)
+            self._append_log(f"epoch {event.epoch}: dev F1 {event.f1:.3f}")
+        elif isinstance(event, Log):
+            self._append_log(event.message)
+        elif isinstance(event, Checkpoint):
+            self._append_log(f"epoch {event.epoch}: best model so far kept")
 
-    def _on_start(self, run_id: int, event: dict) -> None:
-        device = event.get("device_name") or event.get("device")
-        if device:
-            self.device_label.setText(f"Device: {device}")
-        self._epochs = int(event.get("epochs") or 0)
-        total = event.get("total_steps")
-        if total:
-            self.chart.set_total_steps(int(total))
-            self.progress.setRange(0, int(total))
+    def _on_start(self, run_id: int, event: Start) -> None:
+        self.device_label.setText(f"Device: {event.device_name}")
+        self._epochs = event.epochs
+        self.chart.set_total_steps(event.total_steps)
+        self.progress.setRange(0, event.total_steps)
         self.status_label.setText(f"Run {run_id}: training…")
-        self._append_log(f"Run {run_id} started" + (f" on {device}" if device else "") + ".")
+        self._append_log(f"Run {run_id} started on {event.device_name}.")
 
-    def _on_step(self, run_id: int, event: dict) -> None:
-        step = int(event.get("step") or 0)
-        total = int(event.get("total_steps") or 0)
+    def _on_step(self, run_id: int, event: Step) -> None:
+        step, total = event.step, event.total_steps
         self._last_step = step
-        if total:
-            self.chart.set_total_steps(total)
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(step, total))
-        loss = event.get("loss")
-        if isinstance(loss, int | float):
-            self.chart.add_loss(step, float(loss))
-        eta = format_eta(event.get("eta_s"))
-        self.eta_label.setText(f"ETA {eta}" if eta else "")
-        epoch = math.ceil(float(event.get("epoch") or 0)) or 1
-        of = f"/{self._epochs}" if self._epochs else ""
-        parts = [f"Run {run_id}: epoch {epoch}{of}", f"step {step}/{total or '?'}"]
-        if isinstance(loss, int | float):
-            parts.append(f"loss {loss:.4f}")
-        throughput = event.get("throughput")
-        if isinstance(throughput, int | float):
-            parts.append(f"{throughput:,.0f} sub-words/s")
+        self.chart.set_total_steps(total)
+        self.progress.setRange(0, total)
+        self.progress.setValue(min(step, total))
+        self.chart.add_loss(step, event.loss)
+        eta = format_eta(event.eta_s)
+        self.eta_label.setText(eta)
+        epoch = math.ceil(event.epoch) or 1
+        parts = [
+            f"Run {run_id}: epoch {epoch}/{self._epochs}",
+            f"step {step}/{total}",
+            f"loss {event.loss:.4f}",
+            f"{event.throughput:,.0f} sub-words/s",
+        ]
         self.status_label.setText(" · ".join(parts))
         # The log gets a line at every tenth of the run, not one per update.
         if total and step * 10 // total > self._logged_tenths:
             self._logged_tenths = step * 10 // total
-            self._append_log(" · ".join(parts[1:] + ([f"ETA {eta}"] if eta else [])))
+            self._append_log(" · ".join(parts[1:] + ([eta] if eta else [])))
 
-    def _on_run_finished(self, run_id: int, final: dict, run: dict | None) -> None:
-        kind = str(final.get("kind") or "failed")
+    def _on_run_finished(self, run_id: int, final: Final, run: dict | None) -> None:
         if run_id == self._shown_run:
             self.cancel_button.setEnabled(self.queue.running() is not None)
             if self.progress.maximum() == 0:
                 self.progress.setRange(0, 1)
-            if kind == "done":
+            if isinstance(final, Done):
                 self.progress.setValue(self.progress.maximum())
             # The stored timestamps, as the Results tab shows them: one duration, not two.
             took = run_duration(run) if run is not None else ""
             self.eta_label.setText(f"took {took}" if took else "")
-            status = f"Run {run_id} {STATUS_WORDS.get(kind, kind)}."
-            f1 = dev_f1(final)
-            if kind == "done" and f1 is not None:
-                status += f" Dev F1 {f1:.3f}."
+            status = f"Run {run_id} {STATUS_WORDS[type(final)]}."
+            if isinstance(final, Done) and final.f1 is not None:
+                status += f" Dev F1 {final.f1:.3f}."
             self.status_label.setText(status)
             self._append_log(status)
-        if kind == "failed":
-            self.show_error(f"Run {run_id} failed: {final.get('error') or 'no reason given'}")
-        self.run_finished.emit(run_id, kind)
+        if isinstance(final, Failed):
+            self.show_error(f"Run {run_id} failed: {final.error}")
+        self.run_finished.emit(run_id, final.status)
 
     def _refresh_queue(self) -> None:
         self.queue_list.clear()
@@ -325,7 +307,7 @@ class TrainPanel(QWidget):
             )
         self.cancel_button.setEnabled(self.queue.running() is not None)
 
-    def _on_project_changed(self, *args: Any) -> None:
+    def _on_project_changed(self) -> None:
         # A run writes into the project it started in: stop it before that one closes.
         self.queue.cancel_all()
 

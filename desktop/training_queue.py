@@ -1,69 +1,51 @@
 """Training runs, one at a time, on a worker thread; later ones wait in a queue.
 
-The GUI thread reads the training data from the store (plain dicts), creates the run
-row, and hands data and config to `core.training.trainer.train` on a worker. The
-worker's events come back to the GUI thread (step events coalesced to ~10 a second),
-where `RunRecorder` writes them into the store: the store connection never leaves the
-GUI thread.
+Each run is a ``core.training.session.RunSession``. On the GUI thread it is prepared
+(settings, data, the run's row) and records every event into the store; only its plan —
+plain data — goes to the worker, which runs the trainer (step events coalesced to ~10 a
+second). The store connection never leaves the GUI thread.
+
+While a long write job (an import) holds the project's write lock, the controller says
+so (``write_block_reason()``): a new run is refused with that reason, and a running
+run's events are kept by its recorder and written when ``writes_unblocked`` fires, so
+the window never waits on the lock.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Signal
 
-from core.errors import SpanlabError, TrainingError
+from core.errors import ProjectBusyError, SpanlabError, TrainingError
 from core.store import Project
 from core.training.config import TrainConfig
-from core.training.runs import RunRecorder, resolve_warm_start, run_output_dir
+from core.training.events import Event, Final, Start
+from core.training.session import RunSession, train_events
+from desktop.controller import ProjectController, blocked_message
 from desktop.workers import Worker, start_worker
-
-FINAL_KINDS = ("done", "cancelled", "failed")
 
 
 @dataclass
 class TrainingJob:
     """A run waiting for, or using, the worker."""
 
-    run_id: int
-    config: TrainConfig
-    data: dict
-    output_dir: Path
-    project: Any = None  # the Project it was queued in (the controller's, then)
+    session: RunSession
+    project: Project  # the Project it was queued in (the controller's, then)
     state: str = "queued"  # queued / running / stopping
     worker: Worker | None = None
-    recorder: Any = None
-    final: dict = field(default_factory=dict)
-    own_project: Any = None  # its project reopened, once the window moved to another
+    own_project: Project | None = None  # its project reopened, once the window moved on
 
+    @property
+    def run_id(self) -> int:
+        return self.session.run_id
 
-def config_dict(config: TrainConfig) -> dict:
-    """The config as plain JSON-ready data (what the run row stores)."""
-    to_dict = getattr(config, "to_dict", None)
-    return to_dict() if callable(to_dict) else dataclasses.asdict(config)
-
-
-def run_job(config: TrainConfig, data: dict, output_dir: Path, should_stop: Any) -> Iterator[dict]:
-    """Worker job: the trainer's events (torch is imported here, off the GUI thread)."""
-    from core.training.trainer import train
-
-    yield from train(config, data, output_dir, should_stop)
-
-
-def training_data(project: Any) -> dict:
-    """The annotated documents by split, as plain data a worker may hold."""
-    data: dict[str, list] = {"train": [], "dev": [], "test": []}
-    for example in project.examples():
-        split = example.get("split")
-        if split in data:
-            data[split].append(example)
-    return data
+    @property
+    def config(self) -> TrainConfig:
+        """The run's settings (warm start resolved)."""
+        return self.session.plan.config
 
 
 class TrainingQueue(QObject):
@@ -71,40 +53,37 @@ class TrainingQueue(QObject):
 
     queue_changed = Signal()  # a job was added, started, finished or removed
     run_started = Signal(int)  # run id
-    run_event = Signal(int, object)  # run id, event (already recorded in the store)
-    # run id, the final event (done / cancelled / failed), the run's row as now stored
-    # (None if it could not be read back): its timestamps give the run's duration.
+    run_event = Signal(int, object)  # run id, the Event (already given to the store)
+    # run id, the Final event, the run's row as stored (None if it could not be read
+    # back): its timestamps give the run's duration.
     run_finished = Signal(int, object, object)
 
-    def __init__(self, controller: Any, parent: QObject | None = None) -> None:
+    def __init__(self, controller: ProjectController, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._controller = controller
         self._jobs: list[TrainingJob] = []
+        self._unwritten: list[TrainingJob] = []  # ended, but writes still wait
+        controller.writes_unblocked.connect(self._write_waiting)
 
     # -- public API -------------------------------------------------------------------
     def submit(self, config: TrainConfig) -> int:
         """Create the run row and queue the run; returns its id.
 
-        Raises TrainingError before anything is written when there is nothing to train on.
+        Raises TrainingError before anything is written when there is nothing to train
+        on, and ProjectBusyError while a long job writes to the project.
         """
         project = self._controller.project
         if project is None:
             raise TrainingError("Open a project before training.")
-        if config.warm_start:  # a run id or a folder -> the folder
-            config.warm_start = resolve_warm_start(project, config.warm_start)
-        data = training_data(project)
-        if not data["train"]:
-            raise TrainingError(
-                "No annotated documents in the train split: annotate a few documents, "
-                "mark them annotated, and assign splits (or put them in train) first."
-            )
-        run_id = project.create_run(config_dict(config), str(config.base_model), status="queued")
-        output_dir = run_output_dir(project, run_id)
-        self._jobs.append(TrainingJob(run_id, config, data, output_dir, project))
-        self._notify_runs()
+        reason = self._controller.write_block_reason()
+        if reason is not None:
+            raise ProjectBusyError(blocked_message(reason, "the run was not queued"))
+        session = RunSession.prepare(project, config, may_write=lambda: self._may_write(project))
+        self._jobs.append(TrainingJob(session, project))
+        self._controller.notify_runs_changed()
         self.queue_changed.emit()
         self._start_next()
-        return run_id
+        return session.run_id
 
     def cancel(self, run_id: int) -> None:
         """Stop a running job (within one step) or drop a queued one."""
@@ -113,14 +92,12 @@ class TrainingQueue(QObject):
             return
         if job.state == "queued":
             self._jobs.remove(job)
-            row = self._store(job).update_run(
-                run_id, status="cancelled", error="Cancelled before it started."
-            )
+            self._in_store(job, job.session.cancel_queued)
+            row = self._stored_row(job)
             self._release(job)
-            self._notify_runs()
+            self._controller.notify_runs_changed()
             self.queue_changed.emit()
-            final = {"kind": "cancelled", "output_dir": None, "error": None}
-            self.run_finished.emit(run_id, final, row)
+            self.run_finished.emit(run_id, job.session.final, row)
         elif job.worker is not None:
             job.state = "stopping"
             job.worker.quit()
@@ -148,15 +125,15 @@ class TrainingQueue(QObject):
         a step, and its last events still reach the store. True if all ended in time.
         """
         deadline = time.monotonic() + msecs / 1000
-        while self._jobs and time.monotonic() < deadline:
+        while (self._jobs or self._unwritten) and time.monotonic() < deadline:
             QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
             job = self.running()
             if job is not None and job.worker is not None:
                 job.worker.wait(20)
-        return not self._jobs
+        return not (self._jobs or self._unwritten)
 
-    # -- internals --------------------------------------------------------------------
-    def _store(self, job: TrainingJob) -> Any:
+    # -- the store ----------------------------------------------------------------------
+    def _store(self, job: TrainingJob) -> Project:
         """The open Project to record a job in: the window's, or the job's own again.
 
         When the window switches projects the old one is closed; a run stopping after
@@ -168,26 +145,72 @@ class TrainingQueue(QObject):
             job.own_project = Project.open(job.project.path)
         return job.own_project
 
+    def _may_write(self, project: Project) -> bool:
+        """No long job writes to the project a run records in (another file: no matter)."""
+        return (
+            self._controller.project is not project or self._controller.write_block_reason() is None
+        )
+
+    def _in_store(self, job: TrainingJob, action: Callable[[], object]) -> None:
+        """Do a session action (record, finish, flush) in the job's store.
+
+        A store error (e.g. the project file was moved away meanwhile) is shown, never
+        raised; a file that cannot be opened again records nothing more, but the run's
+        events still reach the panels.
+        """
+        try:
+            job.session.move_to(self._store(job))
+        except SpanlabError as exc:
+            self._controller.show_error(exc)
+            job.session.detach()
+        try:
+            action()
+        except SpanlabError as exc:
+            self._controller.show_error(exc)
+
+    def _stored_row(self, job: TrainingJob) -> dict | None:
+        """The job's run row as recorded, or as it will be once the waiting writes are."""
+        if not job.session.recording:
+            return None
+        try:
+            job.session.move_to(self._store(job))
+            return job.session.stored_run()
+        except SpanlabError as exc:  # e.g. the project file was moved away meanwhile
+            self._controller.show_error(exc)
+            return None
+
     def _release(self, job: TrainingJob) -> None:
+        """The job has ended: close its own connection, once nothing waits to be written."""
+        if job.session.waiting_writes:
+            if job not in self._unwritten:
+                self._unwritten.append(job)
+            return
+        if job in self._unwritten:
+            self._unwritten.remove(job)
         if job.own_project is not None:
             job.own_project.close()
             job.own_project = None
 
+    def _write_waiting(self) -> None:
+        """The long write job ended: write what the runs kept meanwhile."""
+        waiting = [j for j in (*self._jobs, *self._unwritten) if j.session.waiting_writes]
+        for job in waiting:
+            self._in_store(job, job.session.flush)
+        for job in list(self._unwritten):
+            self._release(job)
+        if waiting:
+            self._controller.notify_runs_changed()
+
+    # -- the worker ---------------------------------------------------------------------
     def _job(self, run_id: int) -> TrainingJob | None:
         return next((j for j in self._jobs if j.run_id == run_id), None)
-
-    def _notify_runs(self) -> None:
-        notify = getattr(self._controller, "notify_runs_changed", None)
-        if callable(notify):
-            notify()
 
     def _start_next(self) -> None:
         if self.running() is not None or not self._jobs:
             return
         job = self._jobs[0]
         job.state = "running"
-        job.recorder = RunRecorder(self._store(job), job.run_id)
-        worker = start_worker(run_job, job.config, job.data, job.output_dir)
+        worker = start_worker(train_events, job.session.plan)  # Step events are coalesced
         job.worker = worker
         worker.yielded.connect(lambda event, j=job: self._on_event(j, event))
         worker.errored.connect(lambda exc, j=job: self._on_error(j, exc))
@@ -195,56 +218,32 @@ class TrainingQueue(QObject):
         self.queue_changed.emit()
         self.run_started.emit(job.run_id)
 
-    def _record(self, job: TrainingJob, event: dict) -> None:
-        try:
-            job.recorder.project = self._store(job)
-            job.recorder.record(event)
-        except SpanlabError as exc:  # e.g. the project file was moved away meanwhile
-            self._report(exc)
-
-    def _on_event(self, job: TrainingJob, event: object) -> None:
-        if not isinstance(event, dict):
-            return
-        self._record(job, event)
-        if event.get("kind") in FINAL_KINDS:
-            job.final = event
-        if event.get("kind") in (*FINAL_KINDS, "start"):
-            self._notify_runs()  # status changed: running / done / cancelled / failed
+    def _on_event(self, job: TrainingJob, event: Event) -> None:
+        self._in_store(job, lambda: job.session.record(event))
+        if isinstance(event, Start | Final):
+            self._controller.notify_runs_changed()  # status: running / done / ...
         self.run_event.emit(job.run_id, event)
 
-    def _on_error(self, job: TrainingJob, exc: object) -> None:
-        # The trainer reports its own failures as a "failed" event (and the worker logs
+    def _on_error(self, job: TrainingJob, exc: BaseException) -> None:
+        # The trainer reports its own failures as a Failed event (and the worker logs
         # the exception); only an error that got past it still needs recording.
-        if job.final:
-            return
-        message = str(exc) or type(exc).__name__
-        if not isinstance(exc, SpanlabError):
-            message = f"Training stopped on an unexpected error: {message}"
-        event = {"kind": "failed", "error": message, "output_dir": None, "metrics": None}
-        self._on_event(job, event)
+        if job.session.final is None:
+            self._finish(job, exc)
 
     def _on_finished(self, job: TrainingJob) -> None:
-        if not job.final:
-            kind = "cancelled" if job.state == "stopping" else "failed"
-            error = None if kind == "cancelled" else "The training run ended without a result."
-            self._on_event(job, {"kind": kind, "error": error, "output_dir": None, "metrics": None})
+        if job.session.final is None:
+            self._finish(job, None)
         row = self._stored_row(job)
         if job in self._jobs:
             self._jobs.remove(job)
         self._release(job)
         self.queue_changed.emit()
-        self.run_finished.emit(job.run_id, job.final, row)
+        self.run_finished.emit(job.run_id, job.session.final, row)
         self._start_next()
 
-    def _stored_row(self, job: TrainingJob) -> dict | None:
-        """The job's run row as recorded (its final status and timestamps)."""
-        try:
-            return self._store(job).get_run(job.run_id)
-        except SpanlabError as exc:  # e.g. the project file was moved away meanwhile
-            self._report(exc)
-            return None
-
-    def _report(self, exc: BaseException) -> None:
-        show = getattr(self._controller, "show_error", None)
-        if callable(show):
-            show(exc)
+    def _finish(self, job: TrainingJob, error: BaseException | None) -> None:
+        """Record the final event the session makes when the trainer sent none."""
+        stopping = job.state == "stopping"
+        self._in_store(job, lambda: job.session.finish(error, stopping))
+        self._controller.notify_runs_changed()
+        self.run_event.emit(job.run_id, job.session.final)

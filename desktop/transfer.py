@@ -1,8 +1,12 @@
 """Import and export: option dialogs, then core.formats on a worker with a progress bar.
 
-The store connection belongs to the GUI thread, so the worker opens its own
-``Project`` on the same file, runs ``core.formats.import_file`` (all or nothing: a bad
-line, or Cancel, leaves the project as it was) and closes it; then the GUI re-reads.
+An import is the one long write job: its worker opens its own ``Project`` on the same
+file for the one all-or-nothing transaction of ``core.formats.import_file`` (a bad
+line, or Cancel, leaves the project as it was), and holds the file's write lock while
+it runs. So the import is announced to the controller (``begin_write_job``) before it
+starts and ended when the worker has finished: meanwhile the GUI refuses or buffers its
+own writes instead of waiting on the lock. Then the GUI re-reads. An export only reads
+(``readonly=True``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.formats import export_file, import_file
+from core.domain import IMPORT_SCHEMES, SPLITS
+from core.formats import ImportResult, export_file, import_file
 from core.store import Project
 from desktop.controller import ProjectController
 from desktop.workers import Worker, WorkerState, start_worker
@@ -43,12 +48,8 @@ EXPORT_FORMATS = (
     ("JSON lines (doccano)", "doccano"),
 )
 EXPORT_SUFFIX = {"conll": ".conll", "conll-bioes": ".conll", "jsonl": ".jsonl", "doccano": ".jsonl"}
-SPLIT_CHOICES = (
-    ("as in the file", None),
-    *((s, s) for s in ("train", "dev", "test", "unassigned")),
-)
-EXPORT_SPLITS = (("all documents", None), *((s, s) for s in ("train", "dev", "test", "unassigned")))
-SCHEMES = ("auto", "iob1", "iob2", "bioes")
+SPLIT_CHOICES = (("as in the file", None), *((s, s) for s in SPLITS))
+EXPORT_SPLITS = (("all documents", None), *((s, s) for s in SPLITS))
 
 
 def _combo(choices: tuple[tuple[str, Any], ...]) -> QComboBox:
@@ -83,7 +84,7 @@ class ImportDialog(QDialog):
         self.format = _combo(IMPORT_FORMATS)
         self.split = _combo(SPLIT_CHOICES)
         self.scheme = QComboBox()
-        self.scheme.addItems(list(SCHEMES))
+        self.scheme.addItems(list(IMPORT_SCHEMES))
         self.lock_labels = QCheckBox("Only the project's labels (reject unknown ones)")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -172,7 +173,9 @@ class ExportDialog(QDialog):
 # -- the jobs (worker thread: they open their own connection) ------------------------------
 
 
-def import_job(project_path: str, path: str, options: dict[str, Any], state: WorkerState) -> Any:
+def import_job(
+    project_path: str, path: str, options: dict[str, Any], state: WorkerState
+) -> ImportResult:
     """Import a file into the project at ``project_path``; returns core's ImportResult.
 
     A project that has documents is backed up first (``NAME.spanlab.bak``), so there is
@@ -184,7 +187,7 @@ def import_job(project_path: str, path: str, options: dict[str, Any], state: Wor
         return import_file(
             project,
             path,
-            progress=lambda *args, **kw: state.progress(args or kw),
+            progress=lambda done, total: state.progress((done, total)),
             should_stop=state.should_stop,
             **options,
         )
@@ -196,28 +199,10 @@ def export_job(project_path: str, path: str, options: dict[str, Any], state: Wor
         return export_file(
             project,
             path,
-            progress=lambda *args, **kw: state.progress(args or kw),
+            progress=lambda done, total: state.progress((done, total)),
             should_stop=state.should_stop,
             **options,
         )
-
-
-def progress_numbers(value: Any) -> tuple[int, int | None]:
-    """(done, total or None) from whatever a progress callback passed."""
-    if isinstance(value, dict):
-        done = value.get("done", value.get("documents", value.get("n", 0)))
-        return int(done or 0), value.get("total")
-    if isinstance(value, tuple | list):
-        numbers = [v for v in value if isinstance(v, int | float)]
-        if len(numbers) >= 2:
-            return int(numbers[0]), int(numbers[1]) if numbers[1] else None
-        if numbers:
-            return int(numbers[0]), None
-        if value and isinstance(value[0], dict):
-            return progress_numbers(value[0])
-    if isinstance(value, int | float):
-        return int(value), None
-    return 0, None
 
 
 class Transfers(QObject):
@@ -260,8 +245,10 @@ class Transfers(QObject):
         if self._busy() or self.controller.path is None:
             return None
         options = {k: v for k, v in (options or {}).items() if v is not None}
+        self.controller.begin_write_job(f"The import of {Path(path).name}")
         worker = start_worker(import_job, str(self.controller.path), str(path), options)
         self._watch(worker, f"Importing {Path(path).name}…", self._imported, unit="bytes")
+        worker.finished.connect(self.controller.end_write_job)
         return worker
 
     def start_export(self, path: str, options: dict[str, Any] | None = None) -> Worker | None:
@@ -290,7 +277,9 @@ class Transfers(QObject):
         self.worker = worker
         dialog = QProgressDialog(text, "Cancel", 0, 0, self._parent)
         dialog.setWindowTitle("Spanlab")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        # Not modal: the person may go on reading and annotating; what would write while
+        # an import does is refused by the controller, with a message, not frozen on a lock.
+        dialog.setWindowModality(Qt.WindowModality.NonModal)
         dialog.setMinimumDuration(300)
         dialog.setAutoClose(False)
         dialog.setAutoReset(False)
@@ -301,10 +290,11 @@ class Transfers(QObject):
         worker.errored.connect(self.controller.show_error)
         worker.finished.connect(self._done)
 
-    def _on_progress(self, text: str, value: Any, unit: str) -> None:
+    def _on_progress(self, text: str, value: tuple[int, int], unit: str) -> None:
+        """Show ``(done, total)`` as core's progress callback reported it."""
         if self.progress is None:
             return
-        done, total = progress_numbers(value)
+        done, total = value
         if total:
             # QProgressDialog counts in int: show per mille of big byte counts
             self.progress.setMaximum(1000)
@@ -315,18 +305,12 @@ class Transfers(QObject):
             shown = f"{done:,}" + (f" of {total:,}" if total else "") + " documents"
         self.progress.setLabelText(f"{text}\n{shown}")
 
-    def _imported(self, result: Any) -> None:
+    def _imported(self, result: ImportResult) -> None:
         self.controller.reload()
-        n = getattr(result, "documents", None)
-        if n is None and isinstance(result, dict):
-            n = result.get("documents")
-        cancelled = getattr(result, "cancelled", False) or getattr(result, "stopped", False)
-        if cancelled:
+        if result.cancelled:
             self.finished.emit("Import cancelled; the project is unchanged.")
         else:
-            self.finished.emit(
-                f"Imported {n if n is not None else ''} documents.".replace("  ", " ")
-            )
+            self.finished.emit(f"Imported {result.documents} documents.")
 
     def _done(self) -> None:
         if self.progress is not None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.training.assist import SuggestionBatch, store_suggestions, suggestion_batches
+from desktop.controller import ProjectController
 from desktop.entity_text import EntityTextEdit, tooltip_text
 from desktop.metrics_table import Column, RowsTable
 from desktop.run_rows import micro_f1, split_report
@@ -81,14 +82,18 @@ class TryPanel(QWidget):
 
     predicted = Signal(object)  # the entities now shown (after a fresh prediction)
     pre_annotated = Signal(int)  # documents that received model spans
+    pre_worker_finished = Signal()  # the predictions are made (some may wait to be stored)
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: ProjectController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self._predictors: dict[str, Any] = {}  # model folder -> loaded Predictor
         self._in_flight = False
         self._pre_worker: Worker | None = None
         self._pre_count = 0
+        #: Predicted batches not stored yet: an import was writing when they came.
+        self._pending: list[SuggestionBatch] = []
+        self._pre_active = False  # from Pre-annotate until the last batch is stored
         self._user_picked = False
         self._shown_key: tuple[str | None, str] = (None, "")  # (model, text) now shown
         self._failed_key: tuple[str | None, str] | None = None  # do not retry it
@@ -100,6 +105,7 @@ class TryPanel(QWidget):
         controller.project_changed.connect(self._on_project_changed)
         controller.runs_changed.connect(self.refresh_models)
         controller.labels_changed.connect(lambda: self._show(self.editor.entities()))
+        controller.writes_unblocked.connect(self._store_pending)
         self.refresh_models()
 
     def _build(self) -> None:
@@ -129,8 +135,7 @@ class TryPanel(QWidget):
 
         self.pre_scope = QComboBox(self)
         self.pre_scope.addItem("all new documents", "new")
-        if callable(getattr(self.controller, "selected_document_ids", None)):
-            self.pre_scope.addItem("documents selected in the list", "selected")
+        self.pre_scope.addItem("documents selected in the list", "selected")
         self.pre_button = QPushButton("Pre-annotate", self)
         self.pre_button.setToolTip(
             "Store the model's entities as suggestions (origin 'model') to accept or fix"
@@ -161,22 +166,20 @@ class TryPanel(QWidget):
         """List the finished runs; follow the newest unless the user picked one."""
         project = self.controller.project
         current = self.model_dir()
-        runs = [
-            r for r in (project.runs() if project is not None else []) if r.get("status") == "done"
-        ]
+        runs = [r for r in (project.runs() if project is not None else []) if r["status"] == "done"]
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for run in runs:
-            if not run.get("output_dir"):
+            if not run["output_dir"]:
                 continue
-            f1 = micro_f1(split_report(run.get("metrics"), "dev"))
+            f1 = micro_f1(split_report(run["metrics"], "dev"))
             text = f"Run {run['id']}" + (f" — dev F1 {f1:.3f}" if f1 is not None else "")
             self.model_combo.addItem(text, str(run["output_dir"]))
         index = self.model_combo.findData(current) if self._user_picked and current else -1
         self.model_combo.setCurrentIndex(index if index >= 0 else 0)
         self.model_combo.blockSignals(False)
         has_model = self.model_combo.count() > 0
-        self.pre_button.setEnabled(has_model and self._pre_worker is None)
+        self.pre_button.setEnabled(has_model and not self._pre_active)
         self.editor.setEnabled(True)
         if not has_model:
             self.status.setText("Train a model first (Train tab).")
@@ -204,8 +207,7 @@ class TryPanel(QWidget):
 
     # -- prediction -------------------------------------------------------------------
     def _colour(self, label: str) -> str:
-        colour_of = getattr(self.controller, "label_colour", None)
-        return colour_of(label) if callable(colour_of) else "#9e9e9e"
+        return self.controller.label_colour(label)
 
     def _on_text_changed(self) -> None:
         self.editor.keep_matching(self._colour)
@@ -285,7 +287,7 @@ class TryPanel(QWidget):
         ``doc_ids`` None: the scope the user chose (all new documents by default).
         """
         project, model_dir = self.controller.project, self.model_dir()
-        if project is None or model_dir is None or self._pre_worker is not None:
+        if project is None or model_dir is None or self._pre_active:
             return
         if doc_ids is None:
             if self.pre_scope.currentData() == "selected":
@@ -300,6 +302,7 @@ class TryPanel(QWidget):
             )
             return
         self._pre_count = 0
+        self._pre_active = True
         self.pre_button.setEnabled(False)
         self.pre_progress.setRange(0, len(doc_ids))
         self.pre_progress.setValue(0)
@@ -311,22 +314,44 @@ class TryPanel(QWidget):
         worker.errored.connect(self._on_predict_error)
         worker.finished.connect(self._on_pre_finished)
 
-    def _on_pre_batch(self, batch: object) -> None:
-        if not isinstance(batch, SuggestionBatch):
-            return
-        try:
-            stored = store_suggestions(self.controller.project, batch)
-        except Exception as exc:  # e.g. the file is busy with an import: say so, go on
-            self.controller.show_error(exc)
-            return
-        self._pre_count += sum(1 for n in stored.values() if n)
-        for doc_id in stored:
-            self.controller.notify_spans_changed(doc_id)
-        self.pre_progress.setValue(batch.done)
-        self.pre_status.setText(f"{batch.done} / {batch.total} documents")
+    def _on_pre_batch(self, batch: SuggestionBatch) -> None:
+        """Store a batch now, or keep it until the import that writes has finished."""
+        self._pending.append(batch)
+        reason = self.controller.write_block_reason()
+        if reason is None:
+            self._store_pending()
+        else:
+            self.pre_status.setText(
+                f"{batch.done} / {batch.total} documents predicted; stored when "
+                f"{reason[0].lower()}{reason[1:]} has finished."
+            )
+
+    def _store_pending(self) -> None:
+        while self._pending and self.controller.write_block_reason() is None:
+            batch = self._pending.pop(0)
+            try:
+                stored = store_suggestions(self.controller.project, batch)
+            except Exception as exc:  # shown; the next batches are still stored
+                self.controller.show_error(exc)
+                continue
+            self._pre_count += sum(1 for n in stored.values() if n)
+            for doc_id in stored:
+                self.controller.notify_spans_changed(doc_id)
+            self.pre_progress.setValue(batch.done)
+            self.pre_status.setText(f"{batch.done} / {batch.total} documents")
+        if self._pre_worker is None and not self._pending:
+            self._pre_annotation_done()
 
     def _on_pre_finished(self) -> None:
         self._pre_worker = None
+        self.pre_worker_finished.emit()
+        if not self._pending:
+            self._pre_annotation_done()
+
+    def _pre_annotation_done(self) -> None:
+        if not self._pre_active:
+            return
+        self._pre_active = False
         self.pre_progress.hide()
         self.pre_button.setEnabled(self.model_combo.count() > 0)
         self.pre_status.setText(f"Model suggestions stored in {self._pre_count} documents.")

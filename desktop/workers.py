@@ -5,9 +5,11 @@ A job is a plain function or a generator function (core never knows about Qt). T
 worker object lives in (the GUI thread), in this order:
 
 - ``started()`` once the job begins;
-- ``yielded(object)`` for each value a generator yields, throttled: progress-like values
-  are coalesced so that at most ~10 reach the GUI a second, and the last one is always
-  delivered (see :func:`is_droppable`); other values are never dropped and keep order;
+- ``yielded(object)`` for each value a generator yields, throttled: progress values
+  (a training ``Step``, a ``(done, total)`` count) are coalesced so that at most ~10
+  reach the GUI a second, and the last one is always delivered (see
+  :func:`is_droppable`); every other value (an ``Eval`` event, a batch of predictions)
+  is never dropped and keeps its order;
 - ``returned(object)`` with the return value, or ``errored(object)`` with the exception
   (also logged; if nothing listens to ``errored`` it goes to ``sys.excepthook`` — never
   swallowed);
@@ -47,6 +49,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from core.errors import SpanlabError
+from core.training.events import Step
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +65,15 @@ _DONE = object()
 def is_droppable(value: object) -> bool:
     """Whether a yielded value may be replaced by a newer one when the GUI is busy.
 
-    Dict events are kept unless their ``kind`` is "step" or "progress"; any other value
-    (a number, a tuple of counts) counts as progress and may be coalesced.
+    Progress may: a training :class:`~core.training.events.Step`, a number or a tuple
+    of counts, a dict event whose ``kind`` is "step" or "progress". Anything else is
+    data the GUI must see (a result batch, an evaluation) and is never dropped.
     """
+    if isinstance(value, Step | int | float | tuple):
+        return True
     if isinstance(value, dict):
         return value.get("kind") in DROPPABLE_KINDS
-    return True
+    return False
 
 
 class WorkerState:

@@ -9,6 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from core.store import Project
+from desktop.errors import describe
 
 TEXTS = [
     "Maria Lopez opened a bakery in Porto last spring.",
@@ -79,3 +80,10 @@ def click_char(view, pos: int) -> None:
 
 def human_spans(project: Project, doc_id: int) -> list[tuple[int, int, str]]:
     return [(s["start"], s["end"], s["label"]) for s in project.spans(doc_id, origin="human")]
+
+
+def collect_errors(controller) -> list[str]:
+    """The messages of every error the controller reports, as the person reads them."""
+    messages: list[str] = []
+    controller.error.connect(lambda exc: messages.append(describe(exc)))
+    return messages

@@ -43,7 +43,7 @@ def tiny_trained_model(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFa
     )
     data = {"train": sentence_corpus(120), "dev": sentence_corpus(30, seed=1, start_id=500)}
     final = list(train(config, data, out))[-1]
-    assert final["kind"] == "done", final
+    assert final.kind == "done", final
     return out
 
 

@@ -103,13 +103,13 @@ _TEMPLATE: dict[str, Path] = {}
 def trained_project(tmp_path_factory: object, target: Path) -> Project:
     """A copy, at ``target``, of a project with one finished run (trained once a session)."""
     if "path" not in _TEMPLATE:
-        from core.training.runs import run_training
+        from core.training.session import run_training
 
         base = Path(tmp_path_factory.mktemp("trained"))  # type: ignore[attr-defined]
         model = build_tiny_model(base / "tiny-bert")
         with make_project(base / "trained.spanlab") as project:
-            result = run_training(project, tiny_config(model, epochs=15, learning_rate=1e-2))
-            assert project.latest_run()["status"] == "done", result
+            session = run_training(project, tiny_config(model, epochs=15, learning_rate=1e-2))
+            assert project.latest_run()["status"] == "done", session.final
         _TEMPLATE["path"] = base / "trained.spanlab"
     source = _TEMPLATE["path"]
     shutil.copy(source, target)

@@ -9,15 +9,20 @@ from PySide6.QtTest import QTest
 from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 
-from annotate_support import click_char, drag_select, human_spans, make_project
+from annotate_support import (
+    click_char,
+    collect_errors,
+    drag_select,
+    human_spans,
+    make_project,
+)
 
 
 @pytest.fixture
 def page(qtbot, tmp_path):
     project = make_project(tmp_path)
     controller = ProjectController()
-    errors: list[str] = []
-    controller.error.connect(errors.append)
+    errors = collect_errors(controller)
     controller.set_project(project)
     page = AnnotatePage(controller)
     page.errors = errors

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from core.errors import ValidationError
 from desktop import app, first_start, recent
 
 from annotate_support import drag_select
@@ -69,16 +70,22 @@ def test_window_has_the_panels_and_menus(window) -> None:
     assert window.annotate.annotator.document_id is not None
 
 
+def _unannotated_first_word(project) -> tuple[int, tuple[int, int]]:
+    """A new document of the sample whose first word carries no span, and that word."""
+    for doc_id in project.document_ids(status="new"):
+        first = project.get_document(doc_id)["tokens"][0]
+        if not any(s["start"] < first[1] and first[0] < s["end"] for s in project.spans(doc_id)):
+            return doc_id, (first[0], first[1])
+    raise AssertionError("the sample has no new document with a free first word")
+
+
 def test_ctrl_z_in_the_window_undoes_a_span(window, qtbot) -> None:
     annotator = window.annotate.annotator
     project = window.controller.project
-    doc_id = project.document_ids(status="new")[0]
+    doc_id, first = _unannotated_first_word(project)
     annotator.open_document(doc_id)
     before = len(project.spans(doc_id))
     text = annotator.view.text
-    first = project.get_document(doc_id)["tokens"][0]
-    if any(s["start"] == first[0] for s in project.spans(doc_id)):
-        pytest.skip("first token already annotated in the sample")
     drag_select(annotator.view, first[0], first[1])
     QTest.keyClicks(annotator.view, "1")
     assert len(project.spans(doc_id)) == before + 1, text
@@ -94,11 +101,35 @@ def test_ctrl_z_in_the_window_undoes_a_span(window, qtbot) -> None:
     assert len(project.spans(doc_id)) == before + 1
 
 
-def test_errors_show_in_a_dialog_not_a_crash(window) -> None:
-    window.controller.show_error(RuntimeError("disk on fire"))
-    assert window.errors.messages[-1] == "disk on fire"
-    assert window.errors.last_box is not None and window.errors.last_box.isVisible()
-    window.errors.last_box.close()
+def test_an_error_meant_for_the_person_shows_its_message_alone(window) -> None:
+    window.controller.show_error(ValidationError("Label XYZ does not exist: add it first."))
+    assert window.errors.messages[-1] == "Label XYZ does not exist: add it first."
+    box = window.errors.last_box
+    assert box is not None and box.isVisible() and box.detailedText() == ""
+    box.close()
+
+
+def test_an_unexpected_error_in_an_edit_keeps_its_traceback(window, monkeypatch) -> None:
+    annotator = window.annotate.annotator
+    project = window.controller.project
+    doc_id, first = _unannotated_first_word(project)
+
+    def add_span_on_fire(*_args, **_kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(project, "add_span", add_span_on_fire)
+    annotator.open_document(doc_id)
+    drag_select(annotator.view, first[0], first[1])
+    QTest.keyClicks(annotator.view, "1")  # the person labels the word: core blows up
+    message = window.errors.messages[-1]
+    assert message.startswith("Something went wrong: disk on fire")
+    box = window.errors.last_box
+    assert box is not None and box.isVisible()
+    details = box.detailedText()
+    assert details.startswith("Traceback (most recent call last):")
+    assert "in add_span_on_fire" in details
+    assert details.rstrip().endswith("RuntimeError: disk on fire")
+    box.close()
 
 
 def test_open_recent_project(window, isolated_settings) -> None:

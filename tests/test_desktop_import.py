@@ -12,7 +12,7 @@ from desktop.controller import ProjectController
 from desktop.document_list import DocumentList
 from desktop.transfer import ExportDialog, ImportDialog, Transfers
 
-from annotate_support import make_project
+from annotate_support import collect_errors, make_project
 
 
 @pytest.fixture
@@ -23,9 +23,8 @@ def setup(qtbot, tmp_path):
     qtbot.addWidget(window)
     docs = DocumentList(controller, window)
     transfers = Transfers(controller, window)
-    errors: list[str] = []
+    errors = collect_errors(controller)
     messages: list[str] = []
-    controller.error.connect(errors.append)
     transfers.finished.connect(messages.append)
     yield controller, transfers, docs, errors, messages
     controller.close_project()
@@ -278,3 +277,89 @@ def test_edits_after_a_menu_export_and_another_reader_reach_the_file(
     assert seen.returncode == 0, seen.stderr
     assert seen.stdout.strip() == "Zed met Yan ."
     assert Path(f"{project.path}-wal").exists()
+
+
+# -- the import is a long write job: the GUI refuses edits instead of freezing -------------
+
+
+def test_an_edit_during_a_slow_import_is_refused_at_once(
+    qtbot, tmp_path, window, monkeypatch
+) -> None:
+    import sqlite3
+    import threading
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from desktop import transfer
+
+    from annotate_support import drag_select, human_spans
+
+    holding, release = threading.Event(), threading.Event()
+    real_import = transfer.import_file
+
+    def slow_import(project, path, *, should_stop, **options):
+        """The real import, which waits inside its transaction after the first document."""
+        calls = 0
+
+        def stop_after_waiting() -> bool:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # the first document is written: the write lock is held
+                holding.set()
+                assert release.wait(20), "the test never released the import"
+            return should_stop()
+
+        return real_import(project, path, should_stop=stop_after_waiting, **options)
+
+    monkeypatch.setattr(transfer, "import_file", slow_import)
+    controller, project = window.controller, window.controller.project
+    annotator = window.annotate.annotator
+    doc_id = project.document_ids()[0]
+    annotator.open_document(doc_id)
+    drag_select(annotator.view, 0, 5)  # "Maria"
+    QTest.keyClicks(annotator.view, "1")  # one edit before: Ctrl+Z has something to undo
+    spans_before = project.spans(doc_id)
+    documents_before = project.count_documents()
+    path = tmp_path / "slow.jsonl"
+    path.write_text(
+        "".join(json.dumps({"text": f"Document {i} of the slow file."}) + "\n" for i in range(3)),
+        encoding="utf-8",
+    )
+    answer_import_dialog(path)
+    file_action(window, "Import documents…").trigger()
+    qtbot.waitUntil(holding.is_set, timeout=10_000)
+    try:
+        other = sqlite3.connect(project.path, timeout=0)  # the import really holds the lock
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+        assert controller.write_block_reason() == "The import of slow.jsonl"
+
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+        drag_select(annotator.view, 25, 34)  # snaps to "bakery in Porto"
+        QTest.keyClicks(annotator.view, "3")
+        assert window.statusBar().currentMessage() == (
+            "The import of slow.jsonl is writing to the project: this edit was not made. "
+            "Try again when it has finished."
+        )
+        QTest.keyClick(annotator.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert (
+            window.statusBar()
+            .currentMessage()
+            .startswith("The import of slow.jsonl is writing to the project: nothing was undone.")
+        )
+        assert project.spans(doc_id) == spans_before
+        assert window.errors.messages == []  # a note in the status line, no dialog
+    finally:
+        release.set()
+    with qtbot.waitSignal(controller.writes_unblocked, timeout=10_000):
+        pass
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Imported 3"))
+    assert controller.write_block_reason() is None
+    assert project.count_documents() == documents_before + 3
+    assert annotator.view.selected_range() == (21, 36)  # the words are still selected
+    QTest.keyClicks(annotator.view, "3")  # the person tries again: now the edit is made
+    assert (21, 36, "LOC") in human_spans(project, doc_id)
+    assert window.errors.messages == []

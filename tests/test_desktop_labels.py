@@ -12,7 +12,7 @@ from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 from desktop.labels_panel import COL_KEY, COL_NAME
 
-from annotate_support import drag_select, human_spans, make_project
+from annotate_support import collect_errors, drag_select, human_spans, make_project
 
 
 @pytest.fixture
@@ -86,8 +86,7 @@ def test_rename_in_place_and_undo(page, qtbot) -> None:
 
 def test_set_shortcut_and_refuse_a_taken_one(page, qtbot) -> None:
     panel, controller = page.labels, page.annotator.controller
-    errors: list[str] = []
-    controller.error.connect(errors.append)
+    errors = collect_errors(controller)
     edit_cell(qtbot, panel.table, 0, COL_KEY, "p")
     assert controller.project.get_label("PER")["shortcut"] == "p"
     edit_cell(qtbot, panel.table, 1, COL_KEY, "p")

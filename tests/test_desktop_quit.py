@@ -56,7 +56,7 @@ def test_quitting_during_a_run_asks_and_no_keeps_it_yes_cancels_it(window, tmp_p
     with qtbot.waitSignal(
         queue.run_event,
         timeout=TIMEOUT,
-        check_params_cb=lambda _run, event: event["kind"] in ("step", "eval"),
+        check_params_cb=lambda _run, event: event.kind in ("step", "eval"),
     ):
         run_id = queue.submit(tiny_config(model, epochs=500))
 
@@ -94,7 +94,7 @@ def test_opening_another_project_during_a_run_asks_first(window, tmp_path, qtbot
     with qtbot.waitSignal(
         queue.run_event,
         timeout=TIMEOUT,
-        check_params_cb=lambda _run, event: event["kind"] in ("step", "eval"),
+        check_params_cb=lambda _run, event: event.kind in ("step", "eval"),
     ):
         run_id = queue.submit(tiny_config(model, epochs=500))
 

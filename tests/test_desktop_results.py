@@ -9,6 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
+from core.errors import ValidationError
 from desktop.controller import ProjectController
 from desktop.metrics_table import metric_rows
 from desktop.results_panel import ResultsPanel, copy_model_folder
@@ -116,26 +117,32 @@ def test_copy_model_folder_refuses_to_overwrite_and_leaves_nothing_half_done(tmp
     source.mkdir()
     (source / "config.json").write_text("{}")
     copy_model_folder(source, tmp_path / "out" / "m")
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(ValidationError, match="already exists"):
         copy_model_folder(source, tmp_path / "out" / "m")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m"]
 
 
+def stored_run(**fields: object) -> dict:
+    """A run as the store gives it: every column, None where not set."""
+    columns = ("started", "finished", "output_dir", "metrics", "error", "owner")
+    row = {"config": {}, "created": "2024-05-01T11:59:00.000+00:00", "base_model": "default"}
+    return {**row, **dict.fromkeys(columns), **fields}
+
+
 def test_rows_for_a_failed_run_and_a_report() -> None:
-    row = run_row({"id": 3, "status": "failed", "error": "Out of memory", "config": {}})
+    row = run_row(stored_run(id=3, status="failed", error="Out of memory"))
     assert row["_tooltip"] == "Out of memory" and row["dev_f1"] is None
     rows = metric_rows({"B": {"precision": 1, "recall": 0.5, "f1-score": 0.6, "support": 2}})
     assert rows == [{"name": "B", "precision": 1, "recall": 0.5, "f1": 0.6, "support": 2}]
 
 
 def test_a_runs_duration_comes_from_its_stored_timestamps() -> None:
-    run = {
-        "id": 4,
-        "status": "done",
-        "config": {},
-        "started": "2024-05-01T12:00:00.000+00:00",
-        "finished": "2024-05-01T12:00:43.400+00:00",
-    }
+    run = stored_run(
+        id=4,
+        status="done",
+        started="2024-05-01T12:00:00.000+00:00",
+        finished="2024-05-01T12:00:43.400+00:00",
+    )
     assert run_row(run)["duration"] == "43 s"
     assert run_row({**run, "finished": None})["duration"] == ""
     assert run_row({**run, "finished": "2024-05-01T12:03:05"})["duration"] == "3 min 05 s"

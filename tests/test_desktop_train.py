@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from core.store import Project
 from core.training.config import TrainConfig
+from core.training.events import Eval, Step
 from desktop.controller import ProjectController
 from desktop.results_panel import ResultsPanel
 from desktop.train_panel import TrainPanel
@@ -98,7 +100,7 @@ def test_train_button_trains_records_and_fills_the_results(
     assert panel.chart.f1_points()
     assert panel.progress.value() == panel.progress.maximum() > 0
     assert "Device: CPU" in panel.device_label.text()
-    assert "done" in panel.log.toPlainText() or "finished" in panel.log.toPlainText()
+    assert f"Run {run_id} finished. Dev F1 {run['metrics']['f1']:.3f}." in panel.log.toPlainText()
     assert not panel.cancel_button.isEnabled()
 
     # The Results tab shows this run and its entity scores.
@@ -125,7 +127,7 @@ def test_cancel_stops_the_run_and_leaves_no_model_while_the_queue_goes_on(
     with qtbot.waitSignal(
         panel.queue.run_event,
         timeout=TIMEOUT,
-        check_params_cb=lambda run_id, event: run_id == first and event["kind"] in ("step", "eval"),
+        check_params_cb=lambda run_id, event: run_id == first and isinstance(event, Step | Eval),
     ):
         pass
     with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as cancelled:
@@ -191,7 +193,7 @@ def test_train_and_results_tabs_give_a_run_the_same_duration(
 ) -> None:
     from datetime import datetime, timedelta, timezone
 
-    import core.training.runs as runs_module
+    import core.training.recorder as recorder_module
     from core.durations import run_duration
 
     # The store's clock runs 7 s per reading: the stored timestamps, not the wall clock
@@ -203,7 +205,7 @@ def test_train_and_results_tabs_give_a_run_the_same_duration(
         moment = start + timedelta(seconds=7 * next(readings))
         return moment.isoformat(timespec="milliseconds")
 
-    monkeypatch.setattr(runs_module, "now", slow_clock)
+    monkeypatch.setattr(recorder_module, "now", slow_clock)
     results = ResultsPanel(controller)
     qtbot.addWidget(results)
     fill_form(panel, tiny_model, monkeypatch)
@@ -218,3 +220,50 @@ def test_train_and_results_tabs_give_a_run_the_same_duration(
     (row,) = [r for r in results.runs_table.visible_rows() if r["id"] == run_id]
     assert row["duration"] == stored
     assert panel.eta_label.text() == f"took {stored}"
+
+
+def hold_write_lock(path: Path) -> sqlite3.Connection:
+    """What an import does: a connection of its own holding the file's write lock."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_a_run_keeps_its_records_while_an_import_writes_and_writes_them_after(
+    panel, controller, tiny_model, qtbot, monkeypatch
+) -> None:
+    errors = []
+    controller.error.connect(errors.append)
+    locks = []
+
+    def import_starts(_run_id: int, event: object) -> None:  # at the run's first step
+        if isinstance(event, Step) and not locks:
+            locks.append(hold_write_lock(controller.project.path))
+            controller.begin_write_job("The import of big.conll")
+
+    panel.queue.run_event.connect(import_starts)
+    fill_form(panel, tiny_model, monkeypatch)
+    # The run ends while the import holds the lock: the panel follows it, the store waits.
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    run_id = finished.args[0]
+    assert finished.args == [run_id, "done"] and locks
+    assert f"Run {run_id} finished." in panel.status_label.text()
+    assert panel.eta_label.text().startswith("took ")
+    assert controller.project.get_run(run_id)["status"] == "running"
+    assert errors == []  # no write was tried (it would have met the lock and failed)
+
+    # A new run is refused at once, with the reason.
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert "The import of big.conll is writing to the project" in panel.error_label.text()
+    assert [r["id"] for r in controller.project.runs()] == [run_id]
+
+    locks[0].rollback()
+    locks[0].close()
+    with qtbot.waitSignal(controller.runs_changed, timeout=TIMEOUT):
+        controller.end_write_job()
+    run = controller.project.get_run(run_id)
+    assert run["status"] == "done" and run["output_dir"] and run["finished"]
+    kinds = [e["kind"] for e in controller.project.run_events(run_id)]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("eval") == 2
+    assert errors == []

@@ -110,6 +110,28 @@ def test_pre_annotate_stores_model_spans_on_new_documents(panel, controller, qtb
     assert all(project.spans(doc_id, origin="human") == [] for doc_id in new_ids)
 
 
+def test_pre_annotate_during_an_import_stores_when_the_import_has_finished(
+    panel, controller, qtbot
+) -> None:
+    project = controller.project
+    new_ids = project.document_ids(status="new")
+    controller.begin_write_job("The import of big.conll")  # what File ▸ Import does
+    stored: list[int] = []
+    panel.pre_annotated.connect(stored.append)
+    worker_done = qtbot.waitSignal(panel.pre_worker_finished, timeout=TIMEOUT)
+    with worker_done:
+        panel.pre_button.click()
+    assert stored == []  # predicted, but nothing written while the import holds the file
+    assert all(project.spans(doc_id, origin="model") == [] for doc_id in new_ids)
+    assert panel.pre_status.text().endswith("stored when the import of big.conll has finished.")
+    assert not panel.pre_button.isEnabled()
+    with qtbot.waitSignal(panel.pre_annotated, timeout=TIMEOUT) as done:
+        controller.end_write_job()
+    assert done.args[0] > 0
+    assert any(project.spans(doc_id, origin="model") for doc_id in new_ids)
+    assert panel.pre_status.text().startswith("Model suggestions stored in")
+
+
 def test_pre_annotate_suggests_on_the_documents_stored_tokens(panel, controller, qtbot) -> None:
     from core.tokenize import tokenize
 

@@ -1,4 +1,4 @@
-from core.durations import format_duration
+from core.durations import format_duration, format_eta
 
 
 def test_durations_read_as_people_say_them():
@@ -11,3 +11,8 @@ def test_an_unknown_duration_shows_the_placeholder():
     assert format_duration(None) == ""
     assert format_duration(None, unknown="?") == "?"
     assert format_duration(-1, unknown="?") == "?"
+
+
+def test_an_eta_says_what_it_is_or_nothing():
+    assert format_eta(185) == "ETA 3 min 05 s"
+    assert format_eta(None) == ""

@@ -16,6 +16,8 @@ import pytest
 from core import formats
 from core.cli import main
 from core.errors import ExportError, ImportFormatError
+from core.formats import common as formats_common
+from core.formats import export as formats_export
 from core.formats import export_file, import_file
 from core.store import Project
 
@@ -193,8 +195,8 @@ def test_messages_quote_a_giant_line_briefly(project: Project, tmp_path: Path) -
 @pytest.fixture
 def small_documents(monkeypatch: pytest.MonkeyPatch) -> int:
     """A document limit of 1,000 characters, so the tests need no 10 MB files."""
-    monkeypatch.setattr(formats, "MAX_DOCUMENT_CHARS", 1000)
-    monkeypatch.setattr(formats, "MAX_JSONL_LINE_CHARS", 4000)
+    monkeypatch.setattr(formats_common, "MAX_DOCUMENT_CHARS", 1000)
+    monkeypatch.setattr(formats_common, "MAX_JSONL_LINE_CHARS", 4000)
     return 1000
 
 
@@ -376,7 +378,7 @@ def test_export_on_a_full_disk_leaves_nothing_behind(
         stream.write("EU\tB-ORG\n")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setitem(formats._WRITERS, "conll", full)
+    monkeypatch.setitem(formats_export._WRITERS, "conll", full)
     with pytest.raises(ExportError) as caught:
         export_file(annotated, out)
     message = str(caught.value)
@@ -410,6 +412,6 @@ def test_a_read_error_is_reported(
     def failing_open(file: object, *args: object, **kwargs: object) -> io.TextIOWrapper:
         return io.TextIOWrapper(io.BufferedReader(_FailingFile(file)), encoding="utf-8-sig")
 
-    monkeypatch.setattr(formats, "open", failing_open, raising=False)
+    monkeypatch.setattr(formats_common, "open", failing_open, raising=False)
     error = refused(project, path, format="conll")
     assert "cannot read it (Input/output error)" in error.reason

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ImportFormatError, SpanlabError
+from core.domain import ReaderDocument
+from core.errors import ImportFormatError, SpanAlignmentError, SpanlabError
 from core.formats import export_file, guess_format, import_file, read_conll
-from core.store import Project, ReaderDocument
+from core.store import Project
 
 from formats_support import EN_CONLL, ZH_CONLL, snapshot, write
 from store_support import committed_rows
@@ -269,10 +270,21 @@ def test_reader_documents_are_stored_as_fully_checked_ones(tmp_path: Path) -> No
     assert all(type(doc) is ReaderDocument for doc in docs)
     paths = tmp_path / "fast.spanlab", tmp_path / "checked.spanlab"
     with Project.create(paths[0]) as fast, Project.create(paths[1]) as checked:
-        assert fast.add_documents(docs) == checked.add_documents(dict(d) for d in docs)
+        assert fast.add_reader_documents(docs) == checked.add_documents(dict(d) for d in docs)
         assert fast._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     fast_rows, checked_rows = (committed_rows(path) for path in paths)
     for rows in (fast_rows, checked_rows):
         rows["documents"] = [row[:-2] for row in rows["documents"]]  # created, updated
     assert fast_rows == checked_rows
     assert len(fast_rows["spans"]) == EN_CONLL.count("B-") + ZH_CONLL.count("B-")
+
+
+def test_only_reader_documents_skip_the_checks(project: Project) -> None:
+    # A plain dict cannot take the trusted door, and a ReaderDocument given to
+    # add_documents is checked like any other document.
+    plain = {"text": "Peter went", "tokens": [(0, 5), (6, 10)], "spans": [(0, 3, "PER")]}
+    with pytest.raises(TypeError, match="not a ReaderDocument"):
+        project.add_reader_documents([plain])
+    with pytest.raises(SpanAlignmentError, match="word boundaries"):
+        project.add_documents([ReaderDocument(plain)])
+    assert project.count_documents() == 0

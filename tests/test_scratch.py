@@ -35,7 +35,7 @@ def test_an_export_killed_half_way_is_cleaned_up_by_the_next(tmp_path):
         import os, sys, time
         from core.formats import export_file
         from core.store import Project
-        import core.formats as formats
+        import core.formats.export as formats
         real = formats._replacing
         from contextlib import contextmanager
         @contextmanager

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import core.store
+import core.store.documents
+import core.store.queries
 from core.errors import NotFoundError, OverlapError, SpanAlignmentError, ValidationError
 from core.store import Project
 
@@ -69,7 +70,7 @@ def test_bad_documents_are_refused_and_change_nothing(project, kwargs, error):
 
 
 def test_add_documents_streams_in_chunks_in_one_transaction(project, monkeypatch):
-    monkeypatch.setattr(core.store, "_BULK_CHUNK", 7)
+    monkeypatch.setattr(core.store.documents, "_BULK_CHUNK", 7)
     pulled = []
 
     def docs():
@@ -93,7 +94,7 @@ def test_add_documents_streams_in_chunks_in_one_transaction(project, monkeypatch
 
 
 def test_add_documents_is_all_or_nothing(project, monkeypatch):
-    monkeypatch.setattr(core.store, "_BULK_CHUNK", 3)
+    monkeypatch.setattr(core.store.documents, "_BULK_CHUNK", 3)
     before = committed_rows(project.path)
 
     def docs():
@@ -113,7 +114,7 @@ def test_add_documents_stops_cleanly_when_the_source_fails(project):
         yield {"text": "One"}
         raise OSError("disk went away")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk went away"):
         project.add_documents(docs())
     assert committed_rows(project.path) == before
 
@@ -225,7 +226,7 @@ def test_list_documents_rows(project):
 @pytest.mark.parametrize("common", [1, 100000])
 def test_list_filters_combine(project, monkeypatch, common):
     # ``common`` switches the label/origin filters between their two query plans.
-    monkeypatch.setattr(core.store, "_COMMON_SPANS", common)
+    monkeypatch.setattr(core.store.queries, "_COMMON_SPANS", common)
     project.set_split([1, 4], "train")
     project.set_status(4, "annotated")
     project.set_model_spans(3, [{"start": 3, "end": 9, "label": "PER", "score": 0.4}])

@@ -3,7 +3,9 @@ transactions, and two connections to one file."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import core.project_file
 from core import migrations
 from core.errors import ProjectFileError, SpanlabError, ValidationError
 from core.store import Project
+from core.tokenize import tokenize
 
 from store_support import committed_rows, filled_project
 
@@ -200,6 +203,51 @@ def test_version_1_file_is_migrated_forward(tmp_path):
         assert [row["id"] for row in project.list_documents(search="carol")] == [3]
     with Project.open(path) as project:  # nothing left to migrate
         assert project.count_documents() == 3
+
+
+# What search_text spaced apart up to schema version 3: fewer ranges than the tokenizer.
+_VERSION_3_CJK = re.compile(
+    "([\u1100-\u11ff\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3130-\u318f\u31a0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc"
+    "\U00020000-\U0003134f])"
+)
+HENTAIGANA = "\U0001b001\U0001b002"  # kana supplement: one token each, not in that list
+
+
+def write_version_3(path: Path, texts: list[str]) -> None:
+    """A project as schema version 3 wrote it, its index built with that search_text."""
+    db = Database(sqlite3.connect(path, isolation_level=None))
+    migrations.m001_create_tables(db)
+    conn = db.conn
+    conn.execute("CREATE VIRTUAL TABLE documents_fts USING fts5 (text, content='')")
+    for text in texts:
+        cursor = conn.execute(
+            "INSERT INTO documents (text, tokens, created, updated) VALUES (?, ?, 'then', 'then')",
+            [text, json.dumps(tokenize(text))],
+        )
+        indexed = _VERSION_3_CJK.sub(r" \1 ", text)
+        conn.execute(
+            "INSERT INTO documents_fts (rowid, text) VALUES (?, ?)", [cursor.lastrowid, indexed]
+        )
+    migrations.m003_run_owner(db)
+    conn.execute(f"PRAGMA application_id = {migrations.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+
+
+def test_a_version_3_index_is_rebuilt_so_every_cjk_character_is_found(tmp_path):
+    path = tmp_path / "old.spanlab"
+    write_version_3(path, [f"{HENTAIGANA} is kana", "北京 and Alice"])
+    with Project.open(path) as project:
+        assert project.schema_version == migrations.LATEST >= 4
+        assert project.document_ids(search=HENTAIGANA[0]) == [1]
+        assert project.document_ids(search="京") == [2]
+        assert project.document_ids(search="alice") == [2]
+        # The rebuilt index repeats what it indexed, so a delete takes the row out whole.
+        project.delete_document(1)
+        assert project.document_ids(search=HENTAIGANA[0]) == []
+        assert project.document_ids(search="kana") == []
+        assert project.document_ids(search="alice") == [2]
 
 
 def test_migrations_are_numbered_functions():

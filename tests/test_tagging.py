@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import OverlapError, SpanAlignmentError, TagSequenceError
+from core.spancheck import snap_range, token_at
 from core.tagging import (
     align_spans,
     bioes_to_iob2,
@@ -199,3 +200,24 @@ def test_strict_iob2_decoding_agrees_with_the_general_decoder() -> None:
             tags[first : last + 1] = [f"B-{label}"] + [f"I-{label}"] * (last - first)
         assert decode_tags(tags, "iob2", strict=True) == spans
         assert decode_tags(tags, scheme=None, strict=False) == spans
+
+
+# -- selections in the annotation view --------------------------------------------------------
+
+
+def test_a_selection_snaps_to_the_words_it_touches():
+    tokens = tokenize("EU rejects German call")
+    assert snap_range(tokens, 4, 13) == (3, 17)  # "jects Ger" -> "rejects German"
+    assert snap_range(tokens, 2, 3) is None  # only the space between two words
+    assert snap_range(tokens, 5, 5) is None
+    assert token_at(tokens, 12) == (11, 17) and token_at(tokens, 10) is None
+
+
+def test_the_token_index_follows_the_list_it_is_given():
+    # Two documents' token lists of one length, one after the other: the second one is
+    # read, not the first one's index (a freed list's id can be reused).
+    first = [[0, 2], [3, 10]]
+    assert snap_range(first, 0, 1) == (0, 2)
+    second = [[5, 8], [9, 12]]
+    assert snap_range(second, 6, 7) == (5, 8)
+    assert token_at(second, 10) == (9, 12)

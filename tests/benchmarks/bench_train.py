@@ -216,6 +216,7 @@ def child(args: argparse.Namespace) -> int:
 
 def run_spanlab(args: argparse.Namespace, data: dict) -> dict:
     from core.training.config import TrainConfig
+    from core.training.events import Checkpoint, Done, Eval, Final, Start
     from core.training.trainer import train
 
     out = Path(tempfile.mkdtemp(prefix="bench-spanlab-", dir=os.environ.get("BENCH_TMP"))) / "model"
@@ -233,15 +234,15 @@ def run_spanlab(args: argparse.Namespace, data: dict) -> dict:
     final = None
     for event in train(config, data, out):
         now, cpu = time.monotonic(), time.process_time()
-        if event["kind"] == "start":
+        if isinstance(event, Start):
             t_start, c_start = now, cpu
-        elif event["kind"] in ("eval", "checkpoint"):
+        elif isinstance(event, Eval | Checkpoint):
             t_end, c_end = now, cpu
-        elif event["kind"] in ("done", "failed", "cancelled"):
+        elif isinstance(event, Final):
             final = event
-    if final["kind"] != "done":
-        raise SystemExit(f"Spanlab training failed: {final.get('error')}")
-    m = final["metrics"]
+    if not isinstance(final, Done):
+        raise SystemExit(f"Spanlab training failed: {final}")
+    m = final.metrics
     tokens = m["train_tokens_per_s"] * m["train_seconds"]  # real sub-tokens trained on
     train_s = t_end - t_start
     return {

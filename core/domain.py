@@ -1,0 +1,53 @@
+"""The data model's fixed vocabularies and document types: one source for every module.
+
+The store checks values against these, the readers and the CLI offer them, the desktop
+fills its menus from them. Nothing here imports anything of Spanlab's.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+#: Where a document belongs for training and evaluation.
+SPLITS = ("train", "dev", "test", "unassigned")
+#: How far a person got with a document.
+STATUSES = ("new", "annotated", "skipped")
+#: Who made a span: a person, or a model's suggestion.
+ORIGINS = ("human", "model")
+#: The life of a training run.
+RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+#: Runs that may still have a process working on them.
+OPEN_RUN_STATUSES = ("queued", "running")
+#: The tag schemes a CoNLL file may use (spans are the truth; tags exist only on the way
+#: in and out).
+TAG_SCHEMES = ("iob1", "iob2", "bioes")
+#: What an import may be told about the file's scheme: one of TAG_SCHEMES, or "auto".
+IMPORT_SCHEMES = ("auto", *TAG_SCHEMES)
+#: The default base model's name in a TrainConfig: the embedded all-MiniLM-L6-v2.
+DEFAULT_MODEL = "default"
+
+
+class DocumentFilter(TypedDict, total=False):
+    """The filters of a document list (``Project.list_documents`` and its kin); each one
+    left out (or None) does not filter."""
+
+    status: str | None  # one of STATUSES
+    split: str | None  # one of SPLITS
+    label: str | None  # has a span of this label
+    origin: str | None  # has a span of this origin (one of ORIGINS)
+    search: str | None  # full-text: every word occurs
+
+
+class ReaderDocument(dict):
+    """A document from an import reader that built its tokens and spans itself.
+
+    Its keys are a plain document's (text, tokens, spans, split, status, source), and the
+    reader guarantees what the store would otherwise check for every document: ``tokens``
+    is a list of ``(start, end)`` int tuples, in order, non-empty and inside the text;
+    ``spans`` is a list of ``(start, end, label)`` tuples that start and end on those
+    tokens' edges, sorted and not overlapping. Only ``Project.add_reader_documents``
+    trusts that (it skips about a fifth of a CoNLL import's time); given to
+    ``add_documents`` it is checked in full like any other dict.
+    """
+
+    __slots__ = ()

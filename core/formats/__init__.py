@@ -1,0 +1,46 @@
+"""Import and export: CoNLL column files, JSONL (spaCy/Prodigy and doccano), plain text.
+
+One module per format holds its reader and its writer (``conll``, ``jsonl``, ``text``);
+``common`` holds what the readers share (opening files safely, limits, line numbers in
+messages), ``importer`` and ``export`` the two directions.
+
+Readers are generators of plain document dicts (the keys of ``Project.add_document``), so
+a million-sentence file streams through without being held in memory. ``import_file``
+feeds a reader to the store, which writes everything in one transaction: any error —
+raised by the reader half-way through the file or by the store — rolls the whole import
+back, and the ImportFormatError names the file, the 1-based line, what is wrong and what
+to do. Only the CoNLL reader's documents, built from one tokenization, skip the store's
+token and span checks (``Project.add_reader_documents``).
+"""
+
+from __future__ import annotations
+
+from core.formats.common import (
+    MAX_DOCUMENT_CHARS,
+    MAX_JSON_DEPTH,
+    MAX_JSONL_LINE_CHARS,
+    Progress,
+    ShouldStop,
+)
+from core.formats.conll import read_conll
+from core.formats.export import EXPORT_FORMATS, export_file
+from core.formats.importer import IMPORT_FORMATS, ImportResult, guess_format, import_file
+from core.formats.jsonl import read_jsonl
+from core.formats.text import read_text
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "IMPORT_FORMATS",
+    "MAX_DOCUMENT_CHARS",
+    "MAX_JSONL_LINE_CHARS",
+    "MAX_JSON_DEPTH",
+    "ImportResult",
+    "Progress",
+    "ShouldStop",
+    "export_file",
+    "guess_format",
+    "import_file",
+    "read_conll",
+    "read_jsonl",
+    "read_text",
+]
