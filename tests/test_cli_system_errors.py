@@ -7,7 +7,6 @@ The full disk is real: a 1 MiB tmpfs mounted in a mount namespace of the command
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,27 +15,14 @@ import pytest
 
 from core.store import Project
 
-REPO = Path(__file__).resolve().parents[1]
-CLI = "import sys; from core.cli import main; sys.exit(main())"
-# "$0" is the mount point; the rest is the command to run with it mounted.
-SMALL_DISK = 'mount -t tmpfs -o size=1m spanlab-test "$0" && exec "$@"'
-READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
-
-
-def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO)}
-
-
-def in_namespace(script: str, mount_point: Path, *args: str) -> subprocess.CompletedProcess:
-    command = ["unshare", "-m", "sh", "-c", script, str(mount_point), sys.executable, "-c"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=env(), timeout=120)
-
-
-def can_mount(tmp_path: Path) -> bool:
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return False
-    probe = in_namespace(SMALL_DISK, tmp_path, "pass")
-    return probe.returncode == 0
+from process_support import (
+    CLI,
+    READ_ONLY_MOUNT,
+    SMALL_DISK_MOUNT,
+    can_mount,
+    child_env,
+    python_in_namespace,
+)
 
 
 @pytest.fixture
@@ -63,7 +49,7 @@ def test_a_closed_pipe_ends_quietly(project):
         shell=True,
         capture_output=True,
         text=True,
-        env=env(),
+        env=child_env(),
         timeout=60,
     )
     assert result.returncode == 0 and result.stdout.strip()
@@ -82,7 +68,7 @@ def test_export_to_a_full_disk_says_so_and_leaves_nothing(project, tmp_path):
         "print(sorted(os.listdir(" + repr(str(disk)) + ")))\n"
         "sys.exit(code)"
     )
-    result = in_namespace(SMALL_DISK, disk, script)
+    result = python_in_namespace(SMALL_DISK_MOUNT, disk, script)
     line = one_line_error(result)
     assert "No space left on device" in line and "free some space" in line.lower()
     assert result.stdout.strip() == "[]"  # no partial export, no temporary file
@@ -105,7 +91,7 @@ def test_import_into_a_project_on_a_full_disk_says_so_and_changes_nothing(tmp_pa
         f"with Project.open({str(project)!r}, readonly=True) as p: print(p.count_documents())\n"
         "sys.exit(code)"
     )
-    result = in_namespace(SMALL_DISK, disk, script)
+    result = python_in_namespace(SMALL_DISK_MOUNT, disk, script)
     line = one_line_error(result)
     assert "full" in line and "free some space" in line.lower()
     assert result.stdout.strip() == "0"
@@ -121,7 +107,7 @@ def test_export_into_a_read_only_folder_says_so(project, tmp_path):
         "from core.cli import main\n"
         "sys.exit(main())"
     )
-    line = one_line_error(in_namespace(READ_ONLY, folder, script))
+    line = one_line_error(python_in_namespace(READ_ONLY_MOUNT, folder, script))
     assert "out.conll" in line or str(folder) in line
     assert "Read-only file system" in line or "read-only" in line
     assert list(folder.iterdir()) == []

@@ -224,7 +224,6 @@ def test_edits_after_a_menu_export_and_another_reader_reach_the_file(
 ) -> None:
     """The app keeps its write-ahead log through an export and a second process's read:
     an edit made afterwards is in the file that a new process opens."""
-    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -233,7 +232,8 @@ def test_edits_after_a_menu_export_and_another_reader_reach_the_file(
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
-    repo = Path(__file__).resolve().parents[1]
+    from process_support import spanlab
+
     project = window.controller.project
     out = tmp_path / "out.conll"
 
@@ -251,15 +251,7 @@ def test_edits_after_a_menu_export_and_another_reader_reach_the_file(
     QTimer.singleShot(0, answer)
     with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
         file_action(window, "Export annotations…").trigger()
-    env = {**os.environ, "PYTHONPATH": str(repo)}
-    code = "import sys; from core.cli import main; sys.exit(main())"
-    stats = subprocess.run(
-        [sys.executable, "-c", code, "stats", str(project.path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    stats = spanlab("stats", str(project.path))  # another process reads the project
     assert stats.returncode == 0, stats.stderr
     doc = project.add_document("Zed met Yan .")  # an edit the GUI thread commits
     reader = (  # plain SQLite, read-only: what any other program would see
@@ -271,7 +263,6 @@ def test_edits_after_a_menu_export_and_another_reader_reach_the_file(
         [sys.executable, "-c", reader, str(project.path), str(doc)],
         capture_output=True,
         text=True,
-        env=env,
         timeout=60,
     )
     assert seen.returncode == 0, seen.stderr

@@ -8,9 +8,6 @@ that loads a model is run in a process of its own with ``y`` waiting on its stdi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,9 +16,8 @@ from core.errors import ModelLoadError
 from core.store import Project
 from core.training.loading import load_tokenizer, refuse_custom_code, resolve_model_path
 
+from process_support import spanlab
 from training_support import make_tiny_model
-
-REPO = Path(__file__).resolve().parents[1]
 
 CUSTOM_CODE = """
 from pathlib import Path
@@ -50,18 +46,6 @@ def evil_folder(tmp_path: Path) -> tuple[Path, Path]:
     return folder, marker
 
 
-def spanlab(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main())", *args],
-        input="y\ny\ny\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     path = tmp_path / "p.spanlab"
@@ -83,7 +67,7 @@ def test_every_command_refuses_a_folder_with_its_own_code(tmp_path, project, com
         "train": ["train", str(project), "--base-model", str(folder), "--epochs", "1"],
         "evaluate": ["evaluate", str(project), "--model", str(folder), "--split", "test"],
     }[command]
-    result = spanlab(*args)
+    result = spanlab(*args, input="y\ny\ny\n")  # yes to any question
     assert result.returncode == 1, result.stderr
     assert "never runs code from a model folder" in result.stderr
     assert "Traceback" not in result.stderr and "[y/N]" not in result.stdout

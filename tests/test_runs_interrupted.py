@@ -7,7 +7,6 @@ at a step; SIGTERM and SIGHUP, which must end it as Ctrl+C does).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,10 +17,8 @@ import pytest
 
 from core.store import Project
 
+from process_support import CLI, TIMEOUT_S, child_env, spanlab
 from training_support import sentence_corpus
-
-REPO = Path(__file__).resolve().parents[1]
-TIMEOUT_S = 120
 
 
 @pytest.fixture
@@ -38,37 +35,28 @@ def project(tmp_path: Path) -> Path:
 
 def start_training(project: Path, model: Path) -> subprocess.Popen:
     """``spanlab train`` with JSON events on stdout, long enough to be interrupted."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    code = "import sys; from core.cli import main; sys.exit(main())"
     args = ["train", str(project), "--base-model", str(model), "--epochs", "200"]
     args += ["--batch-size", "4", "--json-events"]
     return subprocess.Popen(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", CLI, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=child_env(),
     )
 
 
-def wait_for_step(process: subprocess.Popen) -> None:
+def wait_for(process: subprocess.Popen, kind: str) -> None:
+    """Read the run's JSON events until one of this kind has been printed."""
     assert process.stdout is not None
     for line in process.stdout:
-        if json.loads(line)["kind"] == "step":
+        if json.loads(line)["kind"] == kind:
             return
-    raise AssertionError(f"training ended before its first step: {process.stderr.read()}")
+    raise AssertionError(f"training ended before a {kind} event: {process.stderr.read()}")
 
 
 def spanlab_json(*args: str) -> object:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = "import sys; from core.cli import main; sys.exit(main())"
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=TIMEOUT_S,
-    )
+    result = spanlab(*args)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -76,7 +64,7 @@ def spanlab_json(*args: str) -> object:
 def test_a_run_killed_with_sigkill_is_marked_interrupted(project, tiny_model_dir):
     process = start_training(project, tiny_model_dir)
     try:
-        wait_for_step(process)
+        wait_for(process, "checkpoint")  # the best model so far is in the scratch folder
         scratch = list((project.parent / "demo").glob(".run-1.partial-*"))
         process.send_signal(signal.SIGKILL)
         process.wait(TIMEOUT_S)
@@ -99,7 +87,7 @@ def test_a_run_killed_with_sigkill_is_marked_interrupted(project, tiny_model_dir
 def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(project, tiny_model_dir, signum):
     process = start_training(project, tiny_model_dir)
     try:
-        wait_for_step(process)
+        wait_for(process, "step")
         process.send_signal(signum)
         _, err = process.communicate(timeout=TIMEOUT_S)
     finally:

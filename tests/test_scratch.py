@@ -3,20 +3,17 @@ a live process's scratch is left alone."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 from core.formats import export_file
 from core.scratch import remove_stale, scratch_path
 from core.store import Project
 
+from process_support import child_env
 from store_support import filled_project
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def dead_pid() -> int:
@@ -51,9 +48,8 @@ def test_an_export_killed_half_way_is_cleaned_up_by_the_next(tmp_path):
             export_file(p, {str(target)!r}, format="jsonl")
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     killed = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=child_env()
     )
     assert killed.stdout.readline().strip() == "writing"
     killed.send_signal(signal.SIGKILL)

@@ -7,7 +7,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,8 @@ import pytest
 from core.errors import ProjectDamagedError, ProjectFileError
 from core.store import Project
 
+from process_support import CLI, READ_ONLY_MOUNT, python_in_namespace, spanlab
 from store_support import filled_project
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def spanlab(*args: str) -> subprocess.CompletedProcess:
-    """The ``spanlab`` command in its own process."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main())", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 @pytest.fixture
@@ -100,19 +86,13 @@ def test_a_non_project_file_is_still_not_a_project(tmp_path):
         Project.open(other, readonly=True)
 
 
-CLI = "import sys; from core.cli import main; sys.exit(main())"
-# As root, permission bits are not enforced: mount the folder read-only instead, in a
-# mount namespace of the command's own (nothing outside it sees the mount).
-READ_ONLY_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
-
-
 def spanlab_read_only(folder: Path, *args: str) -> subprocess.CompletedProcess:
     """``spanlab`` with ``folder`` (and the project in it) write-protected."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-c", CLI, *args]
-    if os.geteuid() == 0:
-        command = ["unshare", "-m", "sh", "-c", READ_ONLY_MOUNT, str(folder), *command]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    if os.geteuid() != 0:  # permission bits do the work (the fixture set them)
+        return spanlab(*args)
+    return python_in_namespace(
+        READ_ONLY_MOUNT, folder, f"import sys; sys.argv[1:] = {list(args)!r}\n{CLI}"
+    )
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ writer is killed with SIGKILL) and then look at what the file holds.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,8 @@ import pytest
 
 from core.store import Project
 
-REPO = Path(__file__).resolve().parents[1]
+from process_support import child_env, spanlab
+
 TIMEOUT_S = 60
 
 # Reads commands from stdin, one a line, and answers "ok" when each is done.
@@ -52,13 +52,12 @@ class Writer:
     """A child process holding the project open for writing."""
 
     def __init__(self, path: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env=env,
+            env=child_env(),
         )
 
     def do(self, command: str) -> None:
@@ -70,18 +69,6 @@ class Writer:
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(TIMEOUT_S)
-
-
-def spanlab(*args: str) -> subprocess.CompletedProcess:
-    """The ``spanlab`` command in a process of its own."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main())", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=TIMEOUT_S,
-    )
 
 
 @pytest.fixture
