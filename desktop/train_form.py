@@ -52,6 +52,7 @@ FIELD_LABELS = {
     "base_model": "Base model",
     "epochs": "Epochs",
     "batch_size": "Batch size",
+    "batch_tokens": "Batch by sub-tokens",
     "learning_rate": "Learning rate",
     "weight_decay": "Weight decay",
     "warmup": "Warm-up",
@@ -71,19 +72,25 @@ CHOICES: dict[str, tuple[tuple, bool]] = {
 }
 
 # Spin boxes whose 0 means something: shown as a word instead of "0".
-ZERO_MEANS = {"epochs": "auto", "patience": "never stop early"}
+ZERO_MEANS = {
+    "epochs": "auto",
+    "patience": "never stop early",
+    "batch_tokens": "off (batch size)",
+}
 
 HELP = {
     "base_model": "The embedded all-MiniLM-L6-v2, or a local Hugging Face model folder",
     "epochs": "Passes over the training data; auto picks them from the data size",
     "batch_size": "Sentences (windows) per step; smaller uses less memory",
+    "batch_tokens": "Fill each step up to this many sub-tokens instead of a number of "
+    "sentences (e.g. 1024): short sentences share a step, long ones do not blow memory",
     "learning_rate": "Step size of the optimiser, e.g. 1e-4",
     "warmup": "Below 1: fraction of all steps; 1 or more: number of steps",
     "freeze": "none, embeddings, head (classifier only) or top-N (train only the top N layers)",
     "patience": "Epochs without a better dev F1 before the run stops",
     "warm_start": "Model folder of an earlier run to continue training from",
     "device": "auto uses the GPU when there is one",
-    "precision": "Mixed precision on a GPU; CPUs train in fp32",
+    "precision": "auto: bf16 on a GPU or a CPU that has it natively, else fp32; no: fp32",
 }
 
 

@@ -28,6 +28,7 @@ class TrainConfig:
     base_model: str = DEFAULT_MODEL  # the embedded all-MiniLM-L6-v2, a folder, or a hub name
     epochs: int = 0  # 0 = automatic
     batch_size: int = 16
+    batch_tokens: int = 0  # > 0: batches hold up to this many sub-tokens (batch_size is ignored)
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup: float = 0.1  # < 1: fraction of all steps; >= 1: number of steps
@@ -40,7 +41,9 @@ class TrainConfig:
     freeze: str = "none"  # none | embeddings | top-N (train only the top N layers) | head
     patience: int = 3  # epochs without a better dev F1 (counted in the second half of the plan) before stopping; 0 = never
     device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "auto"  # auto (bf16 or fp16 on a GPU, fp32 on CPU) | no | bf16 | fp16
+    precision: str = (
+        "auto"  # auto (bf16/fp16 on a GPU, bf16 on a CPU that has it) | no | bf16 | fp16
+    )
     warm_start: str | None = None  # model folder of an earlier run to continue from
     dev_fraction: float = 0.1  # share of train held out when the project has no dev split
     eval_batch_size: int = 64
@@ -50,6 +53,10 @@ class TrainConfig:
         checks = [
             (self.epochs >= 0, "epochs must be 0 (automatic) or more"),
             (self.batch_size >= 1, "batch size must be at least 1"),
+            (
+                self.batch_tokens >= 0,
+                "batch tokens must be 0 (off: the batch size counts sentences) or more",
+            ),
             (self.eval_batch_size >= 1, "evaluation batch size must be at least 1"),
             (self.learning_rate > 0, "learning rate must be above 0"),
             (self.weight_decay >= 0, "weight decay cannot be negative"),

@@ -247,6 +247,10 @@ class LengthGroupedBatches:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def count(self, epoch: int) -> int:
+        """How many batches an epoch has (the same in every epoch)."""
+        return len(self)
+
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.batch_size)
 
@@ -263,6 +267,77 @@ class LengthGroupedBatches:
             )
         rng.shuffle(batches)
         return iter(batches)
+
+
+class TokenBudgetBatches:
+    """Batches filled up to ``budget`` sub-tokens each, grouped by length, reshuffled
+    every epoch: many short sentences in one step, few long ones.
+
+    A batch's padded size (rows x its longest window) stays within the budget, so its
+    real sub-tokens do too, and memory is bounded whatever the lengths; a window longer
+    than the budget is a batch of its own. Windows are shuffled, cut into chunks of about
+    ``group`` budgets, each chunk sorted longest first and filled greedily, and the batch
+    order shuffled again. The number of batches can differ from one epoch to the next
+    (:meth:`count` gives it ahead of time, for the learning-rate schedule). Deterministic
+    per (seed, epoch).
+    """
+
+    def __init__(self, lengths: Sequence[int], budget: int, seed: int = 0, group: int = 64) -> None:
+        self.lengths = list(lengths)
+        self.budget = budget
+        self.seed = seed
+        self.group = group
+        self.epoch = 0
+        self._cached: tuple[int, list[list[int]]] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def count(self, epoch: int) -> int:
+        """How many batches epoch ``epoch`` has."""
+        return len(self.batches(epoch))
+
+    def __len__(self) -> int:
+        return self.count(self.epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches(self.epoch))
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        """The batches (lists of window indices) of epoch ``epoch``."""
+        if self._cached is not None and self._cached[0] == epoch:
+            return self._cached[1]
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        batches: list[list[int]] = []
+        chunk: list[int] = []
+        chunk_tokens = 0
+        for i in order:
+            chunk.append(i)
+            chunk_tokens += self.lengths[i]
+            if chunk_tokens >= self.group * self.budget:
+                batches.extend(self._fill(chunk))
+                chunk, chunk_tokens = [], 0
+        if chunk:
+            batches.extend(self._fill(chunk))
+        rng.shuffle(batches)
+        self._cached = (epoch, batches)
+        return batches
+
+    def _fill(self, chunk: list[int]) -> list[list[int]]:
+        """Greedy batches of one chunk, longest first (the first window sets the padding)."""
+        chunk = sorted(chunk, key=self.lengths.__getitem__, reverse=True)
+        batches: list[list[int]] = []
+        batch: list[int] = []
+        for i in chunk:
+            if batch and (len(batch) + 1) * self.lengths[batch[0]] > self.budget:
+                batches.append(batch)
+                batch = []
+            batch.append(i)
+        if batch:
+            batches.append(batch)
+        return batches
 
 
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

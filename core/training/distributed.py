@@ -30,8 +30,9 @@ def from_main_process(value: Any, config: TrainConfig) -> Any:
     return broadcast_object_list([value], from_process=0)[0]
 
 
-def make_accelerator(config: TrainConfig) -> Any:
-    """An Accelerator for this run's device and precision, built on a clean state.
+def make_accelerator(config: TrainConfig, precision: str) -> Any:
+    """An Accelerator for this run's device and ``precision`` (``no`` | ``bf16`` | ``fp16``,
+    see ``core.training.precision``), built on a clean state.
 
     accelerate keeps process-wide singletons; a desktop session that trains a CPU run
     after a GPU run (or bf16 after fp32) must not inherit the previous settings. The
@@ -43,14 +44,6 @@ def make_accelerator(config: TrainConfig) -> Any:
     AcceleratorState._reset_state(reset_partial_state=not torch.distributed.is_initialized())
     GradientState._reset_state()
     device = resolve_device(config.device)
-    precision = config.precision
-    if precision == "auto":
-        if device.type == "cuda":
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        else:
-            precision = "no"
-    if precision == "fp16" and device.type != "cuda":
-        raise TrainingError("fp16 mixed precision needs a CUDA GPU; choose 'auto' or 'no'.")
     return Accelerator(cpu=device.type == "cpu", mixed_precision=precision)
 
 

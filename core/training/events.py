@@ -52,6 +52,7 @@ class Start(Event):
     test_documents: int
     train_windows: int
     config: dict[str, Any]
+    attention: str = ""  # the attention kernel chosen (see core.training.precision)
 
 
 @dataclass(frozen=True, kw_only=True)

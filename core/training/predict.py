@@ -32,6 +32,7 @@ from core.training.loading import (
     resolve_device,
     resolve_model_path,
 )
+from core.training.precision import choose_precision, detect_capabilities, set_attention
 
 Tokens = Sequence[Sequence[int]]
 
@@ -41,6 +42,9 @@ class Predictor:
 
     ``predict(texts)`` returns, per text, entities ``{start, end, label, score, text}``;
     ``score`` is the mean probability of the predicted tag over the entity's words.
+    ``precision="auto"`` runs bf16 autocast where the device computes bf16 natively (a
+    GPU with bf16, a CPU with AMX- or AVX-512-bf16: about 3x faster on such a CPU, the
+    same entities in practice) and the attention kernel fastest there; ``"no"`` is fp32.
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class Predictor:
         device: str = "auto",
         batch_size: int = 32,
         max_length: int | None = None,
+        precision: str = "auto",
     ) -> None:
         path = resolve_model_path(str(model_dir))
         tokenizer = load_tokenizer(path)
@@ -58,8 +63,21 @@ class Predictor:
             max_length = int(saved.get("max_length") or 512)
         max_length = min(max_length, getattr(model.config, "max_position_embeddings", 512))
         overlap = min(int(saved.get("window_overlap") or 64), max_length // 4)
-        model.to(resolve_device(device)).eval()  # a loaded model only ever predicts
-        self._init(model, tokenizer, batch_size, max_length, overlap, source=str(model_dir))
+        torch_device = resolve_device(device)
+        choice = choose_precision(
+            torch_device.type, detect_capabilities(torch_device), _inference(precision)
+        )
+        self.attention = set_attention(model, choice.attention)
+        model.to(torch_device).eval()  # a loaded model only ever predicts
+        self._init(
+            model,
+            tokenizer,
+            batch_size,
+            max_length,
+            overlap,
+            source=str(model_dir),
+            bf16=choice.precision == "bf16",
+        )
 
     @classmethod
     def from_model(
@@ -69,10 +87,21 @@ class Predictor:
         batch_size: int = 32,
         max_length: int = 256,
         overlap: int = 64,
+        precision: str = "no",
     ) -> Predictor:
-        """Wrap a model already in memory (and on its device), e.g. during training."""
+        """Wrap a model already in memory (and on its device), e.g. during training;
+        ``precision`` is the one chosen for it (``no`` | ``bf16`` | ``fp16``)."""
         self = cls.__new__(cls)
-        self._init(model, tokenizer, batch_size, max_length, overlap, source="the model")
+        self.attention = str(getattr(model.config, "_attn_implementation", None) or "default")
+        self._init(
+            model,
+            tokenizer,
+            batch_size,
+            max_length,
+            overlap,
+            source="the model",
+            bf16=precision == "bf16",
+        )
         return self
 
     def _init(
@@ -83,6 +112,7 @@ class Predictor:
         max_length: int,
         overlap: int,
         source: str,
+        bf16: bool,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -94,8 +124,10 @@ class Predictor:
         self.device = next(model.parameters()).device
         self.device_name = device_name(self.device)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        # bf16 on a GPU that has it: ~2x faster inference, same argmax in practice.
-        self._autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        # bf16 where the device has it: 2-3x faster inference, the same argmax in practice
+        # (fp16 is not used for inference: its range can change the argmax).
+        self._autocast = bf16 and self.device.type in ("cuda", "cpu")
+        self.precision = "bf16" if self._autocast else "no"
 
     # -- public API -------------------------------------------------------------------------
 
@@ -120,15 +152,25 @@ class Predictor:
         word_lists = [
             [text[s:e] for s, e in toks] for text, toks in zip(texts, tokens, strict=True)
         ]
-        windows = encode(self.tokenizer, word_lists, self.max_length, self.overlap)
+        windows = self.encode(word_lists)
+        return self.tags_of_windows(windows, [len(words) for words in word_lists])
+
+    def encode(self, word_lists: Sequence[Sequence[str]]) -> list[Window]:
+        """The windows this predictor reads ``word_lists`` in (encode once, tag often)."""
+        return encode(self.tokenizer, word_lists, self.max_length, self.overlap)
+
+    def tags_of_windows(
+        self, windows: list[Window], n_words: Sequence[int]
+    ) -> list[tuple[list[str], list[float]]]:
+        """Word tags and probabilities of documents already encoded by :meth:`encode`;
+        ``n_words`` is the number of words of each document."""
         tag_ids, probs = self._run(windows)
-        by_doc: list[list[int]] = [[] for _ in word_lists]
+        by_doc: list[list[int]] = [[] for _ in n_words]
         for k, w in enumerate(windows):
             by_doc[w.doc].append(k)
-        out = []
-        for doc, words in enumerate(word_lists):
-            out.append(self._stitch(windows, by_doc[doc], len(words), tag_ids, probs))
-        return out
+        return [
+            self._stitch(windows, by_doc[doc], n, tag_ids, probs) for doc, n in enumerate(n_words)
+        ]
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -151,7 +193,11 @@ class Predictor:
                             rows.append(r)
                             cols.append(pos)
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._autocast):
+                with torch.autocast(
+                    self.device.type if self._autocast else "cpu",
+                    dtype=torch.bfloat16,
+                    enabled=self._autocast,
+                ):
                     logits = self.model(**batch).logits
                 # Only the first sub-token of each word is read: softmax on those alone.
                 picked = logits[
@@ -240,6 +286,11 @@ def _fill_gaps(
     for i in range(1, len(tags) - 1):
         if i not in seen and tags[i - 1] != "O" and tags[i + 1] == f"I-{tags[i - 1][2:]}":
             tags[i], scores[i] = tags[i + 1], scores[i - 1]
+
+
+def _inference(precision: str) -> str:
+    """The precision setting for inference: fp16 (GPU training) becomes auto (bf16 or fp32)."""
+    return "auto" if precision == "fp16" else precision
 
 
 def _saved_config(path: str) -> dict:

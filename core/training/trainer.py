@@ -14,8 +14,9 @@ write the model folder.
 The model being written lives in a scratch folder beside ``output_dir`` and is renamed
 into place only when everything is written, so a stopped or failed run never leaves a
 half-written model folder behind. Runs on ``accelerate`` (see
-``core.training.distributed``): the device, mixed precision on GPUs, and data-parallel
-training under ``accelerate launch``.
+``core.training.distributed``): the device, mixed precision (bf16 / fp16 on GPUs, bf16
+on CPUs that compute it natively, as ``core.training.precision`` chooses), and
+data-parallel training under ``accelerate launch``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from core.errors import SpanlabError, TrainingError
 from core.training.config import TrainConfig
 from core.training.data import (
     LengthGroupedBatches,
+    TokenBudgetBatches,
     add_labels,
     collate,
     encode,
@@ -52,7 +54,7 @@ from core.training.distributed import (
     save_model,
     stop_requested,
 )
-from core.training.evaluation import evaluate, summary
+from core.training.evaluation import evaluate, score, summary
 from core.training.events import (
     Cancelled,
     Checkpoint,
@@ -64,8 +66,9 @@ from core.training.events import (
     Start,
     Step,
 )
-from core.training.loading import device_name, resolve_model_path
+from core.training.loading import device_name, resolve_device, resolve_model_path
 from core.training.modeling import build_model, freeze, make_optimizer, set_dropout
+from core.training.precision import choose_precision, detect_capabilities, set_attention
 from core.training.predict import Predictor
 
 EVENT_INTERVAL_S = 0.2  # step events at most 5 a second; eval/log/final events always go out
@@ -172,7 +175,12 @@ class _Run:
                 f"The output folder {self.output_dir} already exists; choose a new one."
             )
         self.choose_documents()
-        self.accelerator = make_accelerator(self.config)  # a fresh state for every run
+        device = resolve_device(self.config.device)
+        self.choice = choose_precision(
+            device.type, detect_capabilities(device), self.config.precision
+        )
+        # a fresh state for every run
+        self.accelerator = make_accelerator(self.config, self.choice.precision)
         self.main = self.accelerator.is_main_process
         from accelerate.utils import set_seed
 
@@ -226,6 +234,12 @@ class _Run:
         self.notes += model_notes
         set_dropout(model, config.dropout)
         self.notes += freeze(model, config.freeze)
+        self.attention = set_attention(model, self.choice.attention)
+        precision = "fp32" if self.choice.precision == "no" else self.choice.precision
+        note = f"Precision {precision}, attention {self.attention}: {self.choice.reason}."
+        if self.attention != self.choice.attention:
+            note += f" This model has no {self.choice.attention} attention; it keeps its own."
+        self.notes.append(note)
         self.model = model
 
     # -- 3. word tags -> first-sub-token labels, in windows, in batches --------------------
@@ -251,7 +265,18 @@ class _Run:
                 f"{config.window_overlap}."
             )
         self.n_windows = len(windows)
-        sampler = LengthGroupedBatches([len(w) for w in windows], config.batch_size, config.seed)
+        lengths = [len(w) for w in windows]
+        if config.batch_tokens:
+            sampler: Any = TokenBudgetBatches(lengths, config.batch_tokens, config.seed)
+        else:
+            sampler = LengthGroupedBatches(lengths, config.batch_size, config.seed)
+        # Dev is encoded once here, not at every epoch's evaluation.
+        self.dev_windows = encode(
+            tokenizer,
+            [words_of(ex) for ex in self.dev_ex],
+            config.max_length,
+            config.window_overlap,
+        )
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         on_gpu = accelerator.device.type == "cuda"
         loader = DataLoader(
@@ -265,9 +290,23 @@ class _Run:
         optimizer = make_optimizer(self.model, config, accelerator.device)
         self.model, self.optimizer, self.loader = accelerator.prepare(self.model, optimizer, loader)
         self.raw_model = accelerator.unwrap_model(self.model)
+        self.loader.set_epoch(1)
         self.steps_per_epoch = len(self.loader)
         self.epochs = config.epochs or auto_epochs(self.steps_per_epoch)
-        self.total_steps = self.epochs * self.steps_per_epoch
+        if not config.epochs:
+            self.notes.append(auto_epochs_reason(self.epochs, self.steps_per_epoch))
+        # The schedule counts the steps the run will take: with a token budget the number
+        # of batches differs from epoch to epoch.
+        processes = accelerator.num_processes
+        self.total_steps = sum(
+            math.ceil(sampler.count(epoch) / processes) for epoch in range(1, self.epochs + 1)
+        )
+        if config.batch_tokens:
+            self.notes.append(
+                f"Batches of up to {config.batch_tokens} sub-tokens (about "
+                f"{self.n_windows / max(1, sampler.count(1)):.1f} windows a step, "
+                f"{self.total_steps} steps in all); the batch size is not used."
+            )
         warmup = config.warmup
         self.warmup_steps = int(warmup * self.total_steps) if warmup < 1 else int(warmup)
 
@@ -282,6 +321,7 @@ class _Run:
             device=str(accelerator.device),
             device_name=device_name(accelerator.device),
             precision=accelerator.mixed_precision,
+            attention=self.attention,
             processes=accelerator.num_processes,
             base_model=self.source,
             train_documents=len(self.train_ex),
@@ -364,7 +404,10 @@ class _Run:
     def evaluate_epoch(self, epoch: int) -> Generator[Event, None, bool]:
         """Score dev, keep the model if it is the best yet; returns True to stop early."""
         t0 = time.monotonic()
-        dev = evaluate(self.predictor(), self.dev_ex)  # toggles eval() / train() itself
+        predictor = self.predictor()  # toggles eval() / train() itself
+        sizes = [len(ex["tokens"]) for ex in self.dev_ex]
+        tagged = predictor.tags_of_windows(self.dev_windows, sizes)
+        dev = score(self.dev_ex, [tags for tags, _ in tagged], labels=predictor.labels)
         seconds = time.monotonic() - t0
         self.clock.eval_seconds += seconds
         improved = dev["f1"] > self.best_f1
@@ -448,7 +491,18 @@ class _Run:
         """Metrics, config and the event log beside the model; then the rename."""
         scratch = self.scratch
         (scratch / "metrics.json").write_text(json.dumps(done.metrics, indent=2), encoding="utf-8")
-        (scratch / "train_config.json").write_text(self.config.to_json(), encoding="utf-8")
+        saved = {
+            **self.config.to_dict(),
+            # What "auto" became on this machine (TrainConfig.from_dict ignores the key).
+            "chosen": {
+                "precision": self.choice.precision,
+                "attention": self.attention,
+                "reason": self.choice.reason,
+                "epochs": self.epochs,
+                "total_steps": self.total_steps,
+            },
+        }
+        (scratch / "train_config.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
         with open(scratch / "events.jsonl", "w", encoding="utf-8") as f:
             for event in [*self.log, done]:
                 f.write(json.dumps(event.to_dict()) + "\n")
@@ -463,6 +517,7 @@ class _Run:
             config.eval_batch_size,
             config.max_length,
             config.window_overlap,
+            precision=self.choice.precision,
         )
 
     def stop_if_asked(self) -> None:
@@ -485,6 +540,20 @@ def auto_epochs(steps_per_epoch: int, target_steps: int = 1000) -> int:
     """Enough passes for ~``target_steps`` updates: 20 over a few hundred sentences, 3
     over tens of thousands (early stopping ends a run sooner when dev F1 stalls)."""
     return max(3, min(20, math.ceil(target_steps / max(1, steps_per_epoch))))
+
+
+def auto_epochs_reason(epochs: int, steps_per_epoch: int, target_steps: int = 1000) -> str:
+    """Why :func:`auto_epochs` chose ``epochs``, for the run log."""
+    if epochs == 20 and steps_per_epoch * epochs < target_steps:
+        why = "the most it takes"
+    elif epochs == 3 and steps_per_epoch * 3 >= target_steps:
+        why = "the fewest it takes, on data this large"
+    else:
+        why = f"about {target_steps} updates in all"
+    return (
+        f"Epochs: automatic, {epochs} ({steps_per_epoch} steps an epoch; {why}). Small data "
+        "gets more passes; early stopping on dev F1 ends the run sooner when it stalls."
+    )
 
 
 def _collate_counting(windows: list, pad_id: int, multiple: int) -> dict:
