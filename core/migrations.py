@@ -161,12 +161,37 @@ def m004_search_text_ranges(db: Database) -> None:
     )
 
 
+def m005_document_groups_and_settings(db: Database) -> None:
+    """Documents remember the group they came in; a table of per-project settings.
+
+    News, clinical notes and contracts arrive as documents cut into sentences, and the
+    neighbouring sentences carry evidence a model can read as context. ``group_key``
+    names the group (a CoNLL ``-DOCSTART-`` section, the sentences of one source
+    document); NULL is a document of its own. Within a group, documents follow their
+    ids, the order they were imported in.
+
+    ``settings`` holds choices that belong to a project rather than to a run, such as
+    which word tokenizer new text gets. A project that existed before this migration
+    keeps the tokenizer its stored tokens were made with.
+    """
+    db.executescript(
+        """
+        ALTER TABLE documents ADD COLUMN group_key TEXT;
+        CREATE INDEX documents_group ON documents (group_key, id) WHERE group_key IS NOT NULL;
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """
+    )
+    if db.conn.execute("SELECT count(*) FROM documents").fetchone()[0]:
+        db.conn.execute("INSERT INTO settings (key, value) VALUES ('tokenizer', 'basic')")
+
+
 #: Applied in order; ``MIGRATIONS[n - 1]`` brings a project to schema version ``n``.
 MIGRATIONS: list[Callable[[Database], None]] = [
     m001_create_tables,
     m002_full_text_search,
     m003_run_owner,
     m004_search_text_ranges,
+    m005_document_groups_and_settings,
 ]
 
 #: The schema version this code writes.
