@@ -26,6 +26,10 @@ class ProjectDamagedError(ProjectFileError):
     """A Spanlab project whose file fails SQLite's integrity check."""
 
 
+class ProjectNeedsUpgradeError(ProjectFileError):
+    """A project from an older version of Spanlab, opened read-only (which cannot migrate)."""
+
+
 class ProjectBusyError(SpanlabError):
     """A write refused because another connection holds the project's write lock."""
 

@@ -348,6 +348,9 @@ class Annotator(QWidget):
             if (row.get("shortcut") or "").lower() == key:
                 self.apply_label(row["name"])
                 return
+        self.hint.setText(
+            f"No label has the key {key}: add a label, or give one this key, in the Labels panel."
+        )
 
     def _context_menu(self, span: dict | None, global_pos: QPoint) -> None:
         menu = QMenu(self)

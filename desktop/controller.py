@@ -42,11 +42,12 @@ raised to the caller.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from core.errors import SpanlabError
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 
 FALLBACK_COLOUR = "#9e9e9e"
 NO_PROJECT = "Open or create a project first (File ▸ Open)."
+#: How often the controller looks whether another process changed the project.
+OUTSIDE_CHECK_MS = 2000
 
 
 def blocked_message(reason: str, what: str = "this edit was not made") -> str:
@@ -93,6 +96,10 @@ class ProjectController(QObject):
         self._selection_provider: Callable[[], list[int]] = list
         #: The document the annotator shows (set by the annotator), or None.
         self.current_document_id: int | None = None
+        self._data_version = 0
+        self._outside = QTimer(self)
+        self._outside.setInterval(OUTSIDE_CHECK_MS)
+        self._outside.timeout.connect(self._look_for_outside_changes)
 
     # -- the project --------------------------------------------------------------------
 
@@ -111,6 +118,8 @@ class ProjectController(QObject):
         old, self._project = self._project, project
         if old is not None and old is not project:
             old.close()
+        self._data_version = project.data_version()
+        self._outside.start()
         self.undo_stack.clear()
         self._reload_labels()
         self.project_changed.emit()
@@ -127,9 +136,27 @@ class ProjectController(QObject):
     def close_project(self) -> None:
         """Close the open project (when the window closes)."""
         if self._project is not None:
+            self._outside.stop()
             self.undo_stack.clear()
             self._project.close()
             self._project = None
+
+    def _look_for_outside_changes(self) -> None:
+        """Re-read the lists when another process (``spanlab import``, a second window)
+        committed to the project; a cheap check of SQLite's data version every
+        ``OUTSIDE_CHECK_MS``. While our own import writes, its end refreshes anyway."""
+        if self._project is None or self._write_job is not None:
+            return
+        try:
+            version = self._project.data_version()
+        except (SpanlabError, sqlite3.Error):
+            return  # the file went away or is damaged: the next edit says so
+        if version != self._data_version:
+            self._data_version = version
+            self._reload_labels()
+            self.labels_changed.emit()
+            self.documents_changed.emit()
+            self.runs_changed.emit()
 
     def _adopt(self, opener: Callable[[], Project]) -> bool:
         try:
@@ -340,6 +367,19 @@ class ProjectController(QObject):
         return True
 
     # -- documents ----------------------------------------------------------------------
+
+    def assign_splits(
+        self, train: float, dev: float, test: float, only_unassigned: bool = True
+    ) -> dict[str, int] | None:
+        """Shuffle documents into train / dev / test by ratio (seeded); the counts, or
+        None when refused (shown). Not an undo step: it can move a million documents."""
+        try:
+            with self._writing("the splits were not changed") as project:
+                counts = project.assign_splits(train, dev, test, only_unassigned=only_unassigned)
+        except _Refused:
+            return None
+        self.documents_changed.emit()
+        return counts
 
     def add_document(self, text: str, source: str = "typed") -> int | None:
         """Store a typed document and tell the panels; returns its id, or None (shown)."""

@@ -28,6 +28,7 @@ from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 from desktop.errors import ErrorReporter
 from desktop.results_panel import ResultsPanel
+from desktop.splits_dialog import SplitsDialog
 from desktop.train_panel import TrainPanel
 from desktop.transfer import Transfers
 from desktop.try_panel import TryPanel
@@ -122,6 +123,8 @@ class MainWindow(QMainWindow):
         self._add(
             annotate_menu, "Find in documents", self._focus_search, QKeySequence.StandardKey.Find
         )
+        annotate_menu.addSeparator()
+        self._add(annotate_menu, "Assign &splits…", self.ask_assign_splits)
 
         help_menu = self.menuBar().addMenu("&Help")
         self._add(
@@ -227,6 +230,24 @@ class MainWindow(QMainWindow):
             return
         if not project.list_documents(limit=1):
             annotator.hint.setText(EMPTY_PROJECT_HINT)
+
+    def ask_assign_splits(self) -> None:
+        """Annotate ▸ Assign splits…: shuffle documents into train / dev / test."""
+        project = self.controller.project
+        if project is None:
+            self.errors.show_message("Open or create a project first (File ▸ Open).")
+            return
+        dialog = SplitsDialog(
+            project.count_documents(split="unassigned"), project.count_documents(), self
+        )
+        if dialog.exec() != SplitsDialog.DialogCode.Accepted:
+            return
+        counts = self.controller.assign_splits(
+            *dialog.ratios(), only_unassigned=dialog.only_unassigned.isChecked()
+        )
+        if counts is not None:
+            moved = ", ".join(f"{n:,} to {split}" for split, n in counts.items())
+            self.statusBar().showMessage(f"Splits assigned: {moved or 'no documents to move'}.")
 
     def new_document(self) -> None:
         """Ask for a text, add it to the project as a new document, and show it."""

@@ -224,6 +224,14 @@ class SpanView(QTextEdit):
             self._drag_origin = event.position().toPoint()
             press = self.cursorForPosition(self._drag_origin).position()
             self._press_offset = self._offsets.from_qt(press)
+            if self.textCursor().hasSelection() and not (
+                event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            ):
+                # A press inside the selection would make Qt drag the selected text away;
+                # here a press always starts a new selection (Shift+click still extends).
+                cursor = self.textCursor()
+                cursor.clearSelection()
+                self.setTextCursor(cursor)
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
@@ -298,8 +306,8 @@ class SpanView(QTextEdit):
         plain = modifiers in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier)
         key = event.key()
         text = event.text().lower()
-        if plain and text and text in self._shortcut_keys:
-            self.label_key_pressed.emit(text)
+        if plain and text and (text in self._shortcut_keys or text in "123456789"):
+            self.label_key_pressed.emit(text)  # a digit with no label: the annotator says so
         elif plain and key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_pressed.emit()
         elif modifiers == Qt.KeyboardModifier.NoModifier and key in (

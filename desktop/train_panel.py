@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.durations import format_eta, run_duration
-from core.errors import SpanlabError
+from core.errors import ProjectBusyError, SpanlabError
 from core.training.events import (
     Cancelled,
     Checkpoint,
@@ -82,6 +82,8 @@ class TrainPanel(QWidget):
         self._show_device()
         self.form.editor("device").currentIndexChanged.connect(lambda _i: self._show_device())
         controller.project_changed.connect(self._on_project_changed)
+        controller.writes_unblocked.connect(self._on_writes_unblocked)
+        self._refused_busy = False  # the error shown says a long write refused the run
 
     # -- layout -----------------------------------------------------------------------
     def _build(self) -> None:
@@ -187,6 +189,7 @@ class TrainPanel(QWidget):
             run_id = self.queue.submit(config)
         except SpanlabError as exc:
             self.show_error(str(exc))
+            self._refused_busy = isinstance(exc, ProjectBusyError)
             return None
         self._append_log(f"Run {run_id} queued (base model: {model_name(config.base_model)}).")
         return run_id
@@ -217,8 +220,15 @@ class TrainPanel(QWidget):
 
     def show_error(self, message: str | None) -> None:
         """Show a readable error above the queue, or hide it with None."""
+        self._refused_busy = False
         self.error_label.setText(message or "")
         self.error_label.setVisible(bool(message))
+
+    def _on_writes_unblocked(self) -> None:
+        """The import that refused a run has ended: its refusal no longer holds."""
+        if self._refused_busy:
+            self.show_error(None)
+            self._append_log("The import has finished: Train can start a run again.")
 
     # -- run events -------------------------------------------------------------------
     def _on_run_started(self, run_id: int) -> None:
@@ -310,6 +320,21 @@ class TrainPanel(QWidget):
     def _on_project_changed(self) -> None:
         # A run writes into the project it started in: stop it before that one closes.
         self.queue.cancel_all()
+        self._show_last_run()
+
+    def _show_last_run(self) -> None:
+        """Say what the newest run of the project opened is, instead of "No run yet"."""
+        project = self.controller.project
+        runs = project.runs() if project is not None else []
+        if not runs:
+            self.status_label.setText("No run yet.")
+            return
+        run = runs[0]
+        f1 = (run.get("metrics") or {}).get("f1")
+        text = f"Last run: run {run['id']}, {run['status']}"
+        if run["status"] == "done" and isinstance(f1, int | float):
+            text += f", dev F1 {f1:.3f}"
+        self.status_label.setText(text + " (details in the Results tab).")
 
     def _append_log(self, line: str) -> None:
         if line:

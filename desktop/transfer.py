@@ -142,6 +142,7 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         self.format.currentIndexChanged.connect(self._fix_suffix)
+        self.file.edit.textEdited.connect(self._follow_suffix)
         form = QFormLayout(self)
         form.addRow("File:", self.file)
         form.addRow("Format:", self.format)
@@ -160,6 +161,18 @@ class ExportDialog(QDialog):
         if text:
             suffix = EXPORT_SUFFIX[self.format.currentData()]
             self.file.edit.setText(str(Path(text).with_suffix(suffix)))
+
+    def _follow_suffix(self, text: str) -> None:
+        """A typed ``.jsonl`` name picks a JSON lines format, ``.conll`` a CoNLL one."""
+        suffix = Path(text.strip()).suffix.lower()
+        kind = {".jsonl": ".jsonl", ".json": ".jsonl", ".conll": ".conll", ".iob": ".conll"}
+        wanted = kind.get(suffix)
+        if wanted is None or EXPORT_SUFFIX[self.format.currentData()] == wanted:
+            return
+        fmt = "jsonl" if wanted == ".jsonl" else "conll"
+        self.format.blockSignals(True)  # keep the name as typed
+        self.format.setCurrentIndex(self.format.findData(fmt))
+        self.format.blockSignals(False)
 
     def path(self) -> str:
         """The chosen file."""

@@ -342,3 +342,28 @@ def test_selection_snaps_to_whole_words_while_dragging(page) -> None:
         viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, char_point(view, 2)
     )
     assert view.selected_range() == (0, 11)
+
+
+def test_a_drag_that_starts_inside_the_selection_makes_a_new_selection(page) -> None:
+    """Qt would drag the selected text away; a person means a new, longer selection."""
+    from annotate_support import drag_select
+
+    doc_id = open_doc(page, 1)
+    view = page.annotator.view
+    double_click_char(view, 0)  # "Maria" (0..5) is selected
+    assert view.selected_range() == (0, 5)
+    # Press inside "Maria" (far enough from the double-click not to be a triple click)
+    # and drag to the end of "Lopez".
+    drag_select(view, 4, 11)
+    assert view.selected_range() == (0, 11)
+    press(view, "1")
+    assert human_spans(page.annotator.controller.project, doc_id) == [(0, 11, "PER")]
+
+
+def test_a_digit_with_no_label_says_so(page) -> None:
+    doc_id = open_doc(page, 1)
+    view = page.annotator.view
+    double_click_char(view, 0)
+    press(view, "7")  # labels have keys 1-3
+    assert "No label has the key 7" in page.annotator.hint.text()
+    assert human_spans(page.annotator.controller.project, doc_id) == []

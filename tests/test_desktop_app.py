@@ -280,3 +280,69 @@ def test_a_sample_project_in_the_earlier_folder_stays_in_use(real_data_paths) ->
         assert project.path == earlier / first_start.DEFAULT_PROJECT_NAME
     finally:
         project.close()
+
+
+def test_assign_splits_from_the_menu_makes_a_project_trainable(qtbot, tmp_path, isolated_settings):
+    """Imported documents arrive unassigned; Annotate ▸ Assign splits… shuffles them."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from core.store import Project
+    from desktop.main_window import MainWindow
+    from desktop.splits_dialog import SplitsDialog
+
+    project = Project.create(tmp_path / "p.spanlab", labels=["PER"])
+    for i in range(20):
+        project.add_document(f"Alice number {i} .")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.adopt_project(project)
+    window.show()
+    qtbot.waitExposed(window)
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, SplitsDialog)
+        dialog.train.setValue(60)
+        dialog.dev.setValue(20)
+        dialog.test.setValue(20)
+        dialog.ok.click()
+
+    QTimer.singleShot(0, answer)
+    annotate_menu = next(
+        a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "Annotate"
+    )
+    action = next(
+        a for a in annotate_menu.actions() if a.text().replace("&", "") == "Assign splits…"
+    )
+    action.trigger()
+    assert project.count_documents(split="train") == 12
+    assert project.count_documents(split="dev") == 4 and project.count_documents(split="test") == 4
+    assert "12 to train" in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_the_window_follows_documents_another_process_adds(qtbot, tmp_path, isolated_settings):
+    """`spanlab import` from a terminal while the app has the project open: the list and
+    its count follow within a few seconds, without touching a filter."""
+    from core.store import Project
+    from desktop.main_window import MainWindow
+
+    from process_support import spanlab
+
+    project = Project.create(tmp_path / "p.spanlab", labels=["PER"])
+    project.add_document("Alice met Bob .")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.adopt_project(project)
+    window.show()
+    qtbot.waitExposed(window)
+    documents = window.annotate.documents
+    qtbot.waitUntil(lambda: documents.count.text() == "1 document", timeout=5000)
+    source = tmp_path / "more.txt"
+    source.write_text("Carol met Dave .\nErin met Frank .\n", encoding="utf-8")
+    result = spanlab("import", str(project.path), str(source))
+    assert result.returncode == 0, result.stderr
+    qtbot.waitUntil(lambda: documents.count.text() == "3 documents", timeout=10_000)
+    assert documents.model.rowCount() == 3
+    window.close()

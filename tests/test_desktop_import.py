@@ -354,3 +354,30 @@ def test_an_edit_during_a_slow_import_is_refused_at_once(
     QTest.keyClicks(annotator.view, "3")  # the person tries again: now the edit is made
     assert (21, 36, "LOC") in human_spans(project, doc_id)
     assert window.errors.messages == []
+
+
+def test_a_typed_jsonl_name_exports_json_lines(qtbot, tmp_path, window) -> None:
+    import json
+
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    out = tmp_path / "typed.jsonl"
+
+    def answer() -> None:
+        dialog = next(
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, ExportDialog) and w.isVisible()
+        )
+        dialog.file.edit.clear()
+        QTest.keyClicks(dialog.file.edit, str(out))  # the format is left as it was
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, answer)
+    with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
+        file_action(window, "Export annotations…").trigger()
+    lines = out.read_text("utf-8").splitlines()
+    assert len(lines) == 4 and all("text" in json.loads(line) for line in lines)

@@ -262,8 +262,19 @@ def test_a_run_keeps_its_records_while_an_import_writes_and_writes_them_after(
     locks[0].close()
     with qtbot.waitSignal(controller.runs_changed, timeout=TIMEOUT):
         controller.end_write_job()
+    assert panel.error_label.isHidden()  # the refusal went with the import
     run = controller.project.get_run(run_id)
     assert run["status"] == "done" and run["output_dir"] and run["finished"]
     kinds = [e["kind"] for e in controller.project.run_events(run_id)]
     assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("eval") == 2
     assert errors == []
+
+
+def test_opening_a_project_with_runs_says_what_the_last_one_is(panel, controller) -> None:
+    project = controller.project
+    run_id = project.create_run({"epochs": 1}, "default")
+    project.update_run(run_id, status="done", metrics={"f1": 0.5})
+    controller.set_project(project)  # what opening it does
+    assert panel.status_label.text() == (
+        f"Last run: run {run_id}, done, dev F1 0.500 (details in the Results tab)."
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import SpanlabError
+from core.errors import ProjectNeedsUpgradeError, SpanlabError
 
 if TYPE_CHECKING:
     from core.store import Project
@@ -28,7 +28,13 @@ def open_project(name: str, readonly: bool = False) -> Project:
     path = project_path(name)
     if not path.exists():
         raise SpanlabError(f"There is no project {path}: create it with `spanlab init {name}`.")
-    return Project.open(path, readonly=readonly)
+    try:
+        return Project.open(path, readonly=readonly)
+    except ProjectNeedsUpgradeError:
+        # Saved by an earlier version: bring it up to date once (a short write, the
+        # migration), then read it as asked.
+        Project.open(path).close()
+        return Project.open(path, readonly=True)
 
 
 def number(value: Any) -> str:

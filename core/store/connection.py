@@ -19,7 +19,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from core import migrations, project_file, run_owner
-from core.errors import ProjectBusyError, ProjectFileError
+from core.errors import ProjectBusyError, ProjectFileError, ProjectNeedsUpgradeError
 
 
 def now() -> str:
@@ -106,7 +106,7 @@ class ProjectFile:
                     ".spanlab file, or create a new project."
                 )
             if readonly and version < migrations.LATEST:
-                raise ProjectFileError(
+                raise ProjectNeedsUpgradeError(
                     f"{path} was saved by an older version of Spanlab (project format "
                     f"{version}). Open it once for writing (in the app, or with any command "
                     "that changes it) to bring it up to date."
@@ -188,6 +188,11 @@ class ProjectFile:
     def schema_version(self) -> int:
         """The schema version of the open file."""
         return migrations.schema_version(self._conn)
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection or process commits to the
+        file (``PRAGMA data_version``; this connection's own commits leave it alone)."""
+        return self._conn.execute("PRAGMA data_version").fetchone()[0]
 
     # -- transactions ----------------------------------------------------------------
 

@@ -91,7 +91,8 @@ class RunSession:
         if not data["train"]:
             raise TrainingError(
                 "No annotated documents in the train split: annotate a few documents, "
-                "mark them annotated, and assign splits (or put them in train) first."
+                "mark them annotated, and assign splits first (in the app: Annotate ▸ "
+                "Assign splits…; or import with --split train)."
             )
         # Under `accelerate launch` / torchrun every process prepares; only the first one
         # writes to the store, and the others learn the run id (hence the folder) from it.
