@@ -23,6 +23,13 @@ OPEN_RUN_STATUSES = ("queued", "running")
 TAG_SCHEMES = ("iob1", "iob2", "bioes")
 #: What an import may be told about the file's scheme: one of TAG_SCHEMES, or "auto".
 IMPORT_SCHEMES = ("auto", *TAG_SCHEMES)
+#: The longest name of a document group (``documents.group_key``) the store takes.
+MAX_GROUP_CHARS = 1000
+#: The word tokenizers a project may choose for its new text (``core.tokenize``): split
+#: the way NER corpora are (Penn Treebank / CoNLL), or the basic letters-and-symbols one.
+TOKENIZERS = ("corpus", "basic")
+#: The tokenizer of a new project and of raw-text prediction.
+DEFAULT_TOKENIZER = "corpus"
 #: The default base model's name in a TrainConfig: the embedded all-MiniLM-L6-v2.
 DEFAULT_MODEL = "default"
 

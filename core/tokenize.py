@@ -1,8 +1,23 @@
-"""Word tokens with character offsets, for any script.
+"""Word tokens with character offsets, for any script: two tokenizers.
 
 Spans are stored as character offsets and tags are computed against these tokens, so
-the tokenizer decides where an entity may begin or end. It is deliberately simple and
-predictable, and fast enough for a million documents (one compiled regex, ``finditer``):
+the tokenizer decides where an entity may begin or end. A project chooses one of
+``TOKENIZERS`` for the new text it gets (``Project.tokenizer()``); both are a compiled
+regex run with ``finditer``, fast enough for a million documents.
+
+``corpus`` (the default) splits text the way the common English NER corpora are split
+(Penn Treebank / CoNLL-2003), so that a model trained on such a corpus sees raw text cut
+into the words it learned from. Its rules, one line each in ``_CORPUS_TOKEN``:
+
+- contractions and possessives are split: ``do n't``, ``John 's``, ``we 're``, ``I 'm``;
+- kept whole: abbreviations (``U.S.``, ``e.g.``, ``Mr.``, ``Inc.``, an initial ``F.``),
+  hyphenated words (``Bre-X``, ``state-of-the-art``), numbers (``1,000.50``), dates
+  (``1996-12-06``), times (``10:30``), fractions (``1/2``), scores (``2-0``), URLs,
+  e-mail addresses, ``@handles`` and ``#hashtags``, ``--``, ``...``, emoticons;
+- a sentence's last period, quotes, brackets and other punctuation are tokens of their own;
+- CJK, other scripts, emoji and whitespace as in ``basic``.
+
+``basic`` is deliberately simple and predictable:
 
 - a run of letters and digits (any script, with its combining marks) is one word;
 - every other visible character (punctuation, symbol, emoji) is its own token; an emoji
@@ -21,6 +36,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from core.domain import DEFAULT_TOKENIZER, TOKENIZERS
 from core.scripts import CJK_CLASS as _CJK_CLASS
 
 
@@ -75,12 +91,62 @@ _TOKEN = re.compile(
 )
 _CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
 
+# The corpus tokenizer's pieces. A word is cut before a clitic (``'s`` ``n't`` ...), and
+# held together across a hyphen, an apostrophe that is not a clitic's (O'Neill), an
+# ampersand between letters (AT&T), and ``. , : /`` between digits (1,000.50 10:30 1/2).
+_APOSTROPHE = "['\u2019]"
+_CLITIC_END = r"(?:[sS]|[rR][eE]|[lL][lL]|[vV][eE]|[mM]|[dD])(?![^\W_])"
+_CLITIC = rf"{_APOSTROPHE}{_CLITIC_END}"
+_NOT = rf"[nN]{_APOSTROPHE}[tT](?![^\W_])"
+_ALPHA = rf"[^\W\d_{_CJK_CLASS}]"  # a letter of an alphabet (not a digit, not CJK)
+_JOIN = (
+    rf"(?:[-\u2010](?={_LETTER})"  # Bre-X, state-of-the-art, 1996-12-06, 2-0
+    rf"|{_APOSTROPHE}(?!{_CLITIC_END})(?={_ALPHA})"  # O'Neill, o'clock
+    rf"|&(?={_ALPHA})"  # AT&T, S&P
+    r"|(?<=\d)[.,:/](?=\d))"  # 1,000.50  10:30  1/2  12/06/1996
+)
+#: Abbreviations that keep their period (a sentence's last period is a token of its own).
+_ABBREVIATIONS = (
+    "Mr|Mrs|Ms|Messrs|Dr|Prof|Rev|Gen|Lt|Col|Maj|Capt|Sgt|Gov|Sen|Rep|Pres|Sr|Jr|St|Mt|Ft"
+    "|Inc|Corp|Co|Ltd|Bros|Plc|Cie|No|Nos|Vol|Dept|Univ|Ave|Blvd|Rd"
+    "|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|vs|etc|approx|cf|al"
+)
+_URL_END = "[^\\s<>\"'\u2019.,;:!?()\\[\\]{}]"  # a URL does not end on punctuation
+
+_CORPUS_TOKEN = re.compile(
+    r"[A-Za-z]+(?=[\s,;!?)\]\"]|\Z)"  # the common case first: a plain word, nothing joined
+    rf"|[{_CJK_CLASS}]{_MARK}*"  # one CJK character, as in basic
+    r"|[\U0001f1e6-\U0001f1ff]{2}"  # a flag
+    rf"|(?:(?:https?|ftp)://|www\.)[^\s<>\"]*{_URL_END}"  # https://x.org/a?b=1
+    r"|\w[\w.+-]*@[^\W_](?:[\w-]*\w)?(?:\.[^\W_](?:[\w-]*\w)?)+"  # an e-mail address
+    rf"|[@#](?:[^\W{_CJK_CLASS}]|{_MARK})+"  # @handle, #hashtag (with digits and _)
+    rf"|(?:{_ALPHA}\.){{2,}}"  # U.S. e.g. a.m.
+    r"|[A-Z]{1,3}\$(?=\s*\d)"  # a currency: US$ 18, C$ 3.25
+    rf"|(?:{_ABBREVIATIONS})\.(?!{_LETTER})"  # Mr. Inc. Jan.
+    rf"|[A-Z]\.(?=\s+{_ALPHA})"  # an initial: John F. Kennedy
+    rf"|{_ALPHA}+?(?={_NOT})"  # do|n't, ca|n't
+    rf"|{_NOT}|{_CLITIC}"  # n't 's 're 'll 've 'm 'd
+    rf"|{_WORD}(?:{_JOIN}{_WORD})*"  # a word, hyphenated or joined as above
+    r"|--+|\.\.+|[!?]{2,}"  # -- ... !!! ?! stay whole
+    r"|&(?:amp|lt|gt|quot|apos|nbsp|#\d+);"  # an HTML entity left in web text
+    r"|(?<![^\W_])[:;]-?[()\[\]DPpO/\\|*3](?![^\W_])"  # an emoticon :) ;-( :D
+    rf"|{_SYMBOL}(?:\u200d{_SYMBOL})*"  # punctuation, symbol or emoji, as in basic
+)
+
 Token = tuple[int, int]
+_PATTERNS = {"corpus": _CORPUS_TOKEN, "basic": _TOKEN}
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into word tokens; returns ``(start, end)`` character offsets."""
-    return [m.span() for m in _TOKEN.finditer(text)]
+def tokenize(text: str, tokenizer: str = DEFAULT_TOKENIZER) -> list[Token]:
+    """Split ``text`` into word tokens with ``tokenizer`` (one of ``TOKENIZERS``);
+    returns ``(start, end)`` character offsets."""
+    try:
+        pattern = _PATTERNS[tokenizer]
+    except KeyError:
+        raise ValueError(
+            f"unknown tokenizer {tokenizer!r}: use one of {', '.join(TOKENIZERS)}"
+        ) from None
+    return [m.span() for m in pattern.finditer(text)]
 
 
 def is_cjk(ch: str) -> bool:

@@ -59,6 +59,7 @@ FIELD_LABELS = {
     "max_length": "Max length (sub-words)",
     "max_grad_norm": "Gradient clipping",
     "patience": "Early stopping patience",
+    "context_tokens": "Document context (sub-words)",
     "warm_start": "Warm start from",
 }
 
@@ -76,6 +77,7 @@ ZERO_MEANS = {
     "epochs": "auto",
     "patience": "never stop early",
     "batch_tokens": "off (batch size)",
+    "context_tokens": "off",
 }
 
 HELP = {
@@ -88,6 +90,9 @@ HELP = {
     "warmup": "Below 1: fraction of all steps; 1 or more: number of steps",
     "freeze": "none, embeddings, head (classifier only) or top-N (train only the top N layers)",
     "patience": "Epochs without a better dev F1 before the run stops",
+    "context_tokens": "Sub-words of the neighbouring sentences of the same document read on "
+    "each side of a sentence (CoNLL -DOCSTART- sections, JSONL meta.doc); labels stay on "
+    "the sentence",
     "warm_start": "Model folder of an earlier run to continue training from",
     "device": "auto uses the GPU when there is one",
     "precision": "auto: bf16 on a GPU or a CPU that has it natively, else fp32; no: fp32",

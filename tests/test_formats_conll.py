@@ -101,7 +101,8 @@ def test_multi_column_input_keeps_first_and_last_column(project: Project, tmp_pa
     out = tmp_path / "out.conll"
     export_file(project, out)
     assert out.read_text(encoding="utf-8") == (
-        "EU\tB-ORG\nrejects\tO\nGerman\tB-MISC\n\nPeter\tB-PER\n\n"
+        "-DOCSTART- -X- O O\n\nEU\tB-ORG\nrejects\tO\nGerman\tB-MISC\n\n"
+        "-DOCSTART- -X- O O\n\nPeter\tB-PER\n\n"
     )
 
 

@@ -118,3 +118,12 @@ def test_suggest_spans_writes_model_spans_and_keeps_human_ones(tmp_path, predict
     assert spans[first] == [(0, 3, "PER", "model"), (12, 16, "PER", "human")]
     assert spans[second] == [(0, 5, "PER", "model"), (14, 18, "LOC", "model")]
     project.close()
+
+
+def test_raw_text_is_split_as_ner_corpora_are_unless_told(predictor, monkeypatch):
+    seen = []
+    monkeypatch.setattr(predictor, "predict_tokens", lambda texts, tokens: seen.append(tokens))
+    predictor.predict(["alice's U.S. trip"])
+    predictor.predict(["alice's U.S. trip"], "basic")
+    assert seen[0] == [[(0, 5), (5, 7), (8, 12), (13, 17)]]
+    assert seen[1] == [[(0, 5), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11), (11, 12), (13, 17)]]

@@ -378,6 +378,7 @@ def test_examples_are_annotated_documents_with_human_spans(project):
             "text": SENTENCES[0][0],
             "tokens": project.get_document(1)["tokens"],
             "split": "train",
+            "group": None,
             "spans": [(0, 5, "PER"), (15, 23, "LOC")],
         }
     ]

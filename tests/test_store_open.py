@@ -223,7 +223,7 @@ def write_version_3(path: Path, texts: list[str]) -> None:
     for text in texts:
         cursor = conn.execute(
             "INSERT INTO documents (text, tokens, created, updated) VALUES (?, ?, 'then', 'then')",
-            [text, json.dumps(tokenize(text))],
+            [text, json.dumps(tokenize(text, "basic"))],
         )
         indexed = _VERSION_3_CJK.sub(r" \1 ", text)
         conn.execute(
@@ -366,3 +366,18 @@ def _try(call, caught: list[BaseException]) -> None:
         call()
     except BaseException as error:
         caught.append(error)
+
+
+def test_a_read_only_command_brings_an_older_project_up_to_date_first(tmp_path, capsys):
+    from core.cli import main
+    from core.errors import ProjectNeedsUpgradeError
+
+    path = tmp_path / "old.spanlab"
+    write_version_3(path, ["Alice met Bob .", "北京"])
+    with pytest.raises(ProjectNeedsUpgradeError, match="older version"):
+        Project.open(path, readonly=True)
+    assert main(["stats", str(path)]) == 0
+    assert "2" in capsys.readouterr().out
+    with Project.open(path, readonly=True) as project:
+        assert project.schema_version == migrations.LATEST
+        assert project.count_documents() == 2

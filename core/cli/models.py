@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.cli.common import number, open_project, quiet_transformers
+from core.domain import DEFAULT_TOKENIZER, TOKENIZERS
 from core.errors import NotFoundError, TrainingError
 from core.training.config import DEVICES
 
@@ -36,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--device", choices=DEVICES, default="auto")
     cmd.add_argument("--batch-size", type=int, default=32)
     cmd.add_argument("--json", action="store_true", help="one JSON object per text")
+    cmd.add_argument(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        default=DEFAULT_TOKENIZER,
+        help="how the texts are split into words (default: as NER corpora are)",
+    )
     cmd.set_defaults(func=cmd_predict)
 
     cmd = sub.add_parser("runs", help="list a project's training runs")
@@ -116,7 +123,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not texts:
         raise TrainingError("Nothing to tag: give texts as arguments or --file FILE.")
     predictor = Predictor(Path(args.model_dir), device=args.device, batch_size=args.batch_size)
-    for text, entities in zip(texts, predictor.predict(texts), strict=True):
+    for text, entities in zip(texts, predictor.predict(texts, args.tokenizer), strict=True):
         if args.json:
             print(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))
             continue

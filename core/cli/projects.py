@@ -1,4 +1,4 @@
-"""Sub-commands about a project's contents: init, import, export, stats."""
+"""Sub-commands about a project's contents: init, import, export, stats, settings."""
 
 from __future__ import annotations
 
@@ -8,17 +8,24 @@ import sys
 
 from core.cli.common import open_project, project_path
 from core.cli.progress import ProgressPrinter
-from core.domain import IMPORT_SCHEMES, SPLITS
+from core.domain import DEFAULT_TOKENIZER, IMPORT_SCHEMES, SPLITS, TOKENIZERS
 from core.errors import SpanlabError
 
 _LABELS_SHOWN = 20  # the success line names at most this many new labels
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add init, import, export and stats to the CLI."""
+    """Add init, import, export, stats and settings to the CLI."""
     cmd = sub.add_parser("init", help="create a project file")
     cmd.add_argument("project", help="the project file (NAME or NAME.spanlab)")
     cmd.add_argument("--labels", default="", help="entity labels, comma-separated: PER,ORG,LOC")
+    cmd.add_argument(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        default=DEFAULT_TOKENIZER,
+        help="how new text is split into words: as NER corpora are (corpus, the default) "
+        "or letters and symbols apart (basic)",
+    )
     cmd.set_defaults(func=cmd_init)
 
     cmd = sub.add_parser(
@@ -63,6 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--json", action="store_true", help="print the figures as JSON")
     cmd.set_defaults(func=cmd_stats)
 
+    cmd = sub.add_parser(
+        "settings",
+        help="show or change a project's settings (tokenizer)",
+        description="Without KEY: every setting. With KEY: its value. With VALUE: change it "
+        "(the tokens already stored stay as they are; new text gets the new tokenizer).",
+    )
+    cmd.add_argument("project")
+    cmd.add_argument("key", nargs="?")
+    cmd.add_argument("value", nargs="?")
+    cmd.set_defaults(func=cmd_settings)
+
 
 def cmd_init(args: argparse.Namespace) -> int:
     from core.store import Project
@@ -72,8 +90,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     if path.exists():
         raise SpanlabError(f"{path} already exists: choose another name, or use it as it is.")
     with Project.create(path, labels=labels or None) as project:
+        if args.tokenizer != project.tokenizer():
+            project.set_tokenizer(args.tokenizer)
         names = ", ".join(label["name"] for label in project.labels()) or "none yet"
-    print(f"Created {path} (labels: {names}).")
+    print(f"Created {path} (labels: {names}; tokenizer: {args.tokenizer}).")
     return 0
 
 
@@ -160,3 +180,13 @@ def format_stats(stats: dict, title: str = "") -> str:
     if not labels:
         lines.append("No labels yet: add some with `spanlab init --labels` or by importing.")
     return "\n".join(lines)
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    with open_project(args.project, readonly=args.value is None) as project:
+        if args.value is not None:
+            project.set_setting(args.key, args.value)
+        values = project.settings() if args.key is None else {args.key: project.setting(args.key)}
+    for key, value in values.items():
+        print(f"{key} = {value}")
+    return 0

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.domain import DEFAULT_TOKENIZER
 from core.errors import ImportFormatError
 
 Progress = Callable[[int, int], None]
@@ -55,6 +56,7 @@ class Job:
     split: str | None = None
     locked: frozenset[str] | None = None  # the label set when labels are locked
     snap: bool = False
+    tokenizer: str = DEFAULT_TOKENIZER  # for documents that come without tokens
     progress: Progress | None = None
     should_stop: ShouldStop | None = None
     lines: array = field(default_factory=lambda: array("q"))  # first line of each document

@@ -3,13 +3,20 @@
 - one token per line, the token in the first column and the tag in the last, columns
   separated by tabs or runs of spaces (nothing else: a token may hold a no-break space,
   U+3000 or a vertical tab, and keeps it); middle columns (POS, chunk…) are not kept;
-- a blank line ends a sentence; ``-DOCSTART-`` lines are skipped; one sentence is one
-  document; its tokens are the file's tokens, and its text is rebuilt from them with
-  single spaces, but none between two CJK characters;
+- a blank line ends a sentence; one sentence is one document; its tokens are the file's
+  tokens, and its text is rebuilt from them with single spaces, but none between two
+  CJK characters;
+- a ``-DOCSTART-`` line starts a group: the sentences up to the next one are one source
+  document, stored with the group key ``<file name>#<n>`` (the n-th ``-DOCSTART-`` of
+  the file; sentences before the first one have no group). Training reads a group's
+  neighbouring sentences as context; two imports of one file give the same keys, so a
+  section's sentences from both form one group, in import order;
 - tags in IOB1, IOB2 or BIOES (detected from the first sentence with an entity, or
   chosen); they are stored as character spans, and written back as IOB2 or BIOES;
 - export writes ``token<TAB>tag`` lines, and a blank line after every sentence, so a
-  two-column IOB2 file in that layout (UTF-8, ``\\n`` line ends) comes back byte for byte.
+  two-column IOB2 file in that layout (UTF-8, ``\\n`` line ends) comes back byte for byte;
+  a ``-DOCSTART- -X- O O`` line and a blank line go before the first sentence of each
+  group.
 
 The reader's documents are ``ReaderDocument``s: their tokens and spans come from one
 tokenization and decoded tags, so ``Project.add_reader_documents`` need not check them.
@@ -90,9 +97,12 @@ def conll_documents(job: Job, scheme: str, strict: bool) -> Iterator[ReaderDocum
                         "put the token first and its tag last on each line, separated by a "
                         "space or a tab; leave a blank line between sentences",
                     )
-                elif words:  # a blank line (or -DOCSTART-) ends the sentence
-                    yield sentence.document(words, tags, first, handle)
-                    words, tags = [], []
+                else:  # a blank line or -DOCSTART- ends the sentence
+                    if words:
+                        yield sentence.document(words, tags, first, handle)
+                        words, tags = [], []
+                    if parts:  # -DOCSTART-: the sentences after it are a new group
+                        sentence.start_group()
             done += size
             # A sentence is at least done - started - (its first block) characters long;
             # a block is at most limit + _BLOCK_CHARS. The exact check is at its end.
@@ -143,6 +153,13 @@ class _ConllSentence:
         self.detect = detect
         self.detected_at = 0
         self.source = source_name(job.path)
+        self.sections = 0
+        self.group: str | None = None  # before the first -DOCSTART-: none
+
+    def start_group(self) -> None:
+        """A ``-DOCSTART-`` line: the next sentences form group ``<file name>#<n>``."""
+        self.sections += 1
+        self.group = f"{self.source}#{self.sections}"
 
     def document(
         self, words: list[str], tags: list[str], first: int, handle: TextIO
@@ -175,6 +192,7 @@ class _ConllSentence:
             split=job.split,
             status="annotated",
             source=self.source,
+            group=self.group,
         )
 
     def _decode(self, tags: list[str], first: int) -> list[tuple[int, int, str]]:
@@ -200,6 +218,17 @@ def _words(doc: dict) -> list[str]:
             "CoNLL cannot hold: export it as JSONL instead."
         )
     return words
+
+
+#: What export writes where a group starts (CoNLL-2003's four columns, then a blank line).
+DOCSTART_LINES = f"{_DOCSTART} -X- O O\n\n"
+
+
+def group_start(doc: dict, previous: str | None) -> str:
+    """What export writes before ``doc``: the ``-DOCSTART-`` lines where its group starts
+    (the sentence before it was in ``previous``), else nothing."""
+    group = doc["group"]
+    return DOCSTART_LINES if group is not None and group != previous else ""
 
 
 def conll_writer(scheme: str) -> Callable[[IO[str], dict, list[dict]], None]:

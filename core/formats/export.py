@@ -15,7 +15,7 @@ from core import scratch
 from core.domain import SPLITS
 from core.errors import ExportError, ValidationError
 from core.formats.common import PROGRESS_EVERY_S, Cancelled, Progress, ShouldStop
-from core.formats.conll import conll_writer
+from core.formats.conll import conll_writer, group_start
 from core.formats.jsonl import write_doccano, write_spacy
 
 if TYPE_CHECKING:
@@ -61,13 +61,19 @@ def export_file(
     status = "annotated" if format.startswith("conll") else None
     ids = project.document_ids(split=split, status=status)
     write = _WRITERS[format]
+    marks_groups = format.startswith("conll")  # JSONL writes the group in each line
+    group = None
     last_report = 0.0
     try:
         with _replacing(path) as out:
             for done, doc_id in enumerate(ids):
                 if should_stop is not None and should_stop():
                     raise Cancelled
-                write(out, project.get_document(doc_id), project.spans(doc_id, origin="human"))
+                doc = project.get_document(doc_id)
+                if marks_groups and doc["tokens"]:  # CoNLL skips a document without words
+                    out.write(group_start(doc, group))
+                    group = doc["group"]
+                write(out, doc, project.spans(doc_id, origin="human"))
                 if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
                     last_report = time.monotonic()
                     progress(done, len(ids))

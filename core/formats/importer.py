@@ -102,6 +102,7 @@ def import_file(
         split=split,
         locked=frozenset(before) if lock_labels else None,
         snap=snap,
+        tokenizer=project.tokenizer(),
         progress=progress,
         should_stop=should_stop,
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from core.domain import SPLITS, STATUSES
+from core.domain import MAX_GROUP_CHARS, SPLITS, STATUSES
 from core.errors import ExportError, ImportFormatError
 from core.formats import common
 from core.formats.common import (
@@ -28,7 +28,7 @@ from core.formats.common import (
     too_long_error,
 )
 from core.spancheck import align_spans, first_overlap, snapped_or_none
-from core.tokenize import tokenize
+from core.tokenize import DEFAULT_TOKENIZER, tokenize
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -36,15 +36,24 @@ _SPAN_KEYS = ("start", "end", "label")
 _DOCCANO_KEYS = ("start_offset", "end_offset", "label")
 
 
-def read_jsonl(path: str | Path, split: str | None = None, snap: bool = False) -> Iterator[dict]:
+def read_jsonl(
+    path: str | Path,
+    split: str | None = None,
+    snap: bool = False,
+    tokenizer: str = DEFAULT_TOKENIZER,
+) -> Iterator[dict]:
     """Documents from JSON lines: ``{"text", "spans": [{"start", "end", "label"}]}`` (spaCy,
     Prodigy) or ``{"text", "label": [[start, end, label]]}`` (doccano); ``entities``
     (doccano's newer objects, spaCy's old triples) is read too.
 
     Optional keys: ``tokens`` (Prodigy token dicts or ``[start, end]`` pairs), ``split``,
     ``meta`` (an object). A document with a spans/label key is "annotated", else "new".
+    Lines without tokens are split by ``tokenizer`` (the importing project's).
+    Lines with the same ``meta.doc`` (or top-level ``doc`` / ``document``) are the
+    sentences of one source document: they form a group, in the order of the file, and
+    training reads their neighbours as context. Export writes the group as ``meta.doc``.
     """
-    return jsonl_documents(Job(Path(path), split=split, snap=snap))
+    return jsonl_documents(Job(Path(path), split=split, snap=snap, tokenizer=tokenizer))
 
 
 def jsonl_documents(job: Job) -> Iterator[dict]:
@@ -126,7 +135,35 @@ class _JsonLine:
             raise self.fail('"meta" is not an object', 'make "meta" a JSON object, or drop it')
         if meta:
             doc["meta"] = meta
+        group = self._group(obj, meta)
+        if group is not None:
+            doc["group"] = group
         return doc
+
+    def _group(self, obj: dict, meta: dict | None) -> str | None:
+        """The source document this line is a sentence of: ``meta.doc``, else a top-level
+        ``doc`` or ``document`` key (a string or a whole number); None without one."""
+        if meta and "doc" in meta:
+            key, value = "meta.doc", meta["doc"]
+        elif "doc" in obj or "document" in obj:
+            key = "doc" if "doc" in obj else "document"
+            value = obj[key]
+        else:
+            return None
+        if type(value) is int:
+            return str(value)
+        if (
+            isinstance(value, str)
+            and value.strip()
+            and len(value) <= MAX_GROUP_CHARS
+            and not _SURROGATE.search(value)  # SQLite could not store it
+        ):
+            return value
+        raise self.fail(
+            f'"{key}" is {quote(value)}: not the name of a document',
+            f'give "{key}" as a string of at most {MAX_GROUP_CHARS} characters or a whole '
+            "number (lines with the same one are sentences of one document), or drop it",
+        )
 
     def _parse(self, line: str) -> dict:
         hint = 'each line must be one JSON object, e.g. {"text": "..."}'
@@ -257,7 +294,7 @@ class _JsonLine:
 
     def _tokens(self, raw: Any, text: str) -> list[tuple[int, int]]:
         if raw is None:
-            return tokenize(text)
+            return tokenize(text, self.job.tokenizer)
         tokens: list[tuple[int, int]] = []
         previous = 0
         for item in raw if isinstance(raw, list) else [None]:
@@ -282,8 +319,12 @@ class _JsonLine:
 
 def _jsonl_extras(doc: dict) -> dict:
     extras: dict[str, Any] = {}
-    if doc.get("meta"):
-        extras["meta"] = doc["meta"]
+    meta = doc.get("meta") or {}
+    group = doc.get("group")
+    if group is not None and meta.get("doc") != group:  # the group goes back as meta.doc
+        meta = {**meta, "doc": group}
+    if meta:
+        extras["meta"] = meta
     if doc["split"] != "unassigned":
         extras["split"] = doc["split"]
     if doc["status"] != "annotated":

@@ -15,6 +15,7 @@ The package holds one module per concern, and ``Project`` is their sum:
 - ``queries``: filtered lists, counts, search, statistics, splits;
 - ``examples``: training data;
 - ``runs``: training runs and their events;
+- ``settings``: the project's choices, such as the tokenizer of new text;
 - ``values``: checks on the values callers hand in.
 """
 

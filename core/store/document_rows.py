@@ -8,18 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.domain import ReaderDocument
+from core.domain import MAX_GROUP_CHARS, ReaderDocument
 from core.errors import ValidationError
 from core.spancheck import Span, check_document_spans, check_tokens
 from core.store.values import check_text, split_and_status, to_json
-from core.tokenize import tokenize
+from core.tokenize import DEFAULT_TOKENIZER, tokenize
 
-#: The values of one documents row: text, tokens (JSON), split, status, source, meta.
-DocumentValues = tuple[str, str, str, str, str, str | None]
+#: The values of one documents row: text, tokens (JSON), split, status, source, meta,
+#: group key.
+DocumentValues = tuple[str, str, str, str, str, str | None, str | None]
 
 
-def document_row(doc: dict) -> tuple[DocumentValues, Sequence[Span]]:
-    """Check one incoming document in full; return its column values and its spans."""
+def document_row(
+    doc: dict, tokenizer: str = DEFAULT_TOKENIZER
+) -> tuple[DocumentValues, Sequence[Span]]:
+    """Check one incoming document in full; return its column values and its spans.
+
+    A document without tokens is split by ``tokenizer`` (the project's).
+    """
     if not isinstance(doc, dict):
         raise ValidationError(f"A document is a dict with a 'text' key, not {type(doc).__name__}.")
     text = doc.get("text")
@@ -27,7 +33,7 @@ def document_row(doc: dict) -> tuple[DocumentValues, Sequence[Span]]:
         check_text(text)
     tokens = doc.get("tokens")
     if tokens is None:
-        tokens = tokenize(text)
+        tokens = tokenize(text, tokenizer)
     tokens_json = encode_tokens(text, tokens)
     split, status = split_and_status(doc)
     spans = doc.get("spans")
@@ -40,6 +46,7 @@ def document_row(doc: dict) -> tuple[DocumentValues, Sequence[Span]]:
         status,
         doc.get("source") or "",
         to_json(meta) if meta else None,
+        group_key(doc.get("group")),
     )
     return row, checked
 
@@ -61,8 +68,25 @@ def reader_document_row(
         status,
         doc.get("source") or "",
         to_json(meta) if meta else None,
+        group_key(doc.get("group")),
     )
     return row, doc["spans"]
+
+
+def group_key(group: object) -> str | None:
+    """A document's group as stored: None (a document of its own) or a non-empty string."""
+    if group is None or (type(group) is str and 0 < len(group) <= MAX_GROUP_CHARS):
+        return group
+    if isinstance(group, str):
+        problem = "empty" if not group else f"longer than {MAX_GROUP_CHARS} characters"
+        raise ValidationError(
+            f"The document's group is {problem}: give a short name, or none for a "
+            "document of its own."
+        )
+    raise ValidationError(
+        f"The document's group is a {type(group).__name__}: give its name as a string, "
+        "or None for a document of its own."
+    )
 
 
 class TokenJson(dict):

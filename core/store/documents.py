@@ -21,6 +21,7 @@ from core.store.document_rows import (
     reader_document_row,
 )
 from core.store.labels import Labels
+from core.store.settings import Settings
 from core.store.values import check_choice, check_text
 from core.tokenize import tokenize
 
@@ -33,7 +34,7 @@ SPAN_SELECT = (
 )
 
 
-class Documents(Labels):
+class Documents(Labels, Settings):
     """Writing and reading documents (their spans are ``Spans``' business)."""
 
     def add_document(
@@ -46,11 +47,14 @@ class Documents(Labels):
         meta: dict | None = None,
         spans: Iterable[SpanLike] = (),
         lock_labels: bool = False,
+        group: str | None = None,
     ) -> int:
         """Add one document and its spans; returns its id.
 
-        Tokens are computed when not given. Spans are checked against the tokens and
-        each other; their labels are created unless ``lock_labels`` is set.
+        Tokens are computed by the project's tokenizer when not given. Spans are checked against the tokens and
+        each other; their labels are created unless ``lock_labels`` is set. ``group``
+        names the document (a CoNLL ``-DOCSTART-`` section, a source text) this one is a
+        sentence of; within a group, documents follow their ids.
         """
         doc = {
             "text": text,
@@ -60,6 +64,7 @@ class Documents(Labels):
             "source": source,
             "meta": meta,
             "spans": spans,
+            "group": group,
         }
         with self.atomic():
             doc_id = self._next_document_id()
@@ -98,13 +103,14 @@ class Documents(Labels):
             next_id = self._next_document_id()
             numbered = enumerate(docs, start=1)
             token_json = TokenJson()
+            tokenizer = self.tokenizer()  # for the documents that come without tokens
             while chunk := list(itertools.islice(numbered, _BULK_CHUNK)):
                 stamp = now()
                 doc_rows, span_rows = [], []
                 for number, doc in chunk:
                     try:
                         if not trusted:
-                            row, spans = document_row(doc)
+                            row, spans = document_row(doc, tokenizer)
                         elif type(doc) is ReaderDocument:
                             row, spans = reader_document_row(doc, token_json)
                         else:
@@ -125,7 +131,7 @@ class Documents(Labels):
                     next_id += 1
                 conn.executemany(
                     "INSERT INTO documents (id, text, tokens, split, status, source, meta,"
-                    " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                    " group_key, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
                     doc_rows,
                 )
                 conn.executemany(
@@ -172,10 +178,11 @@ class Documents(Labels):
         return max(seq, top) + 1
 
     def get_document(self, doc_id: int) -> dict:
-        """One document: ``{id, text, tokens, split, status, source, meta, created, updated}``."""
+        """One document: ``{id, text, tokens, split, status, source, meta, group, created,
+        updated}`` (``group`` is None for a document of its own)."""
         row = self._one(
-            "SELECT id, text, tokens, split, status, source, meta, created, updated"
-            " FROM documents WHERE id = ?",
+            'SELECT id, text, tokens, split, status, source, meta, group_key AS "group",'
+            " created, updated FROM documents WHERE id = ?",
             [doc_id],
         )
         if row is None:
@@ -200,7 +207,11 @@ class Documents(Labels):
         check_text(text)
         with self.atomic():
             old = self.get_document(doc_id)
-            new_tokens = check_tokens(text, tokens) if tokens is not None else tokenize(text)
+            new_tokens = (
+                check_tokens(text, tokens)
+                if tokens is not None
+                else tokenize(text, self.tokenizer())
+            )
             spans = self._rows(
                 f'{SPAN_SELECT} WHERE s.document_id = ? ORDER BY s."start", s.id', [doc_id]
             )

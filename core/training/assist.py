@@ -28,9 +28,19 @@ class SuggestionBatch:
     total: int
 
 
-def predict_documents(predictor: Predictor, docs: Sequence[dict]) -> list[list[dict]]:
-    """Entities of stored documents (``{text, tokens}`` rows), on their stored tokens."""
-    return predictor.predict_tokens([d["text"] for d in docs], [d["tokens"] for d in docs])
+def predict_documents(
+    predictor: Predictor, docs: Sequence[dict], project: Any = None
+) -> list[list[dict]]:
+    """Entities of stored documents (``{id, text, tokens, group}`` rows), on their stored
+    tokens. With ``project``, a model trained with document context reads each document
+    of a group between its stored neighbours, as it was trained."""
+    texts, tokens = [d["text"] for d in docs], [d["tokens"] for d in docs]
+    budget = predictor.context_tokens
+    if project is None or not budget or all(d.get("group") is None for d in docs):
+        return predictor.predict_tokens(texts, tokens)
+    # Every sub-token is at least one word's: this many words fill the budget.
+    context = [project.group_neighbours(d["id"], budget) for d in docs]
+    return predictor.predict_tokens(texts, tokens, context=context)
 
 
 def suggestion_batches(
@@ -49,7 +59,7 @@ def suggestion_batches(
             return
         ids = list(doc_ids[i : i + batch_size])
         docs = [project.get_document(doc_id) for doc_id in ids]
-        predictions = predict_documents(predictor, docs)
+        predictions = predict_documents(predictor, docs, project)
         yield SuggestionBatch(list(zip(ids, predictions, strict=True)), i + len(ids), len(doc_ids))
 
 

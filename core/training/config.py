@@ -22,7 +22,9 @@ class TrainConfig:
 
     ``epochs=0`` picks the number of epochs from the data size (more passes over a few
     hundred sentences, fewer over tens of thousands); early stopping on dev F1 ends a run
-    that no longer improves, and the best epoch is the one kept.
+    that no longer improves, and the best epoch is the one kept. Sentences of one source
+    document (a group) are read with ``context_tokens`` sub-tokens of their neighbours on
+    each side (see ``core.training.context``); sentences without a group are unaffected.
     """
 
     base_model: str = DEFAULT_MODEL  # the embedded all-MiniLM-L6-v2, a folder, or a hub name
@@ -38,6 +40,9 @@ class TrainConfig:
     seed: int = 13
     max_length: int = 256  # sub-tokens per window; longer documents are split, never cut
     window_overlap: int = 64  # sub-tokens shared by two neighbouring windows
+    # Sub-tokens of the neighbouring sentences of the same document (group) read on each
+    # side of a sentence; only the sentence is labelled and scored. 0 = off.
+    context_tokens: int = 64
     freeze: str = "none"  # none | embeddings | top-N (train only the top N layers) | head
     patience: int = 3  # epochs without a better dev F1 (counted in the second half of the plan) before stopping; 0 = never
     device: str = "auto"  # auto | cpu | cuda | mps
@@ -78,6 +83,10 @@ class TrainConfig:
             (
                 bool(_FREEZE.match(self.freeze)),
                 "freeze must be none, embeddings, head or top-N (e.g. top-2)",
+            ),
+            (
+                self.context_tokens >= 0,
+                "context tokens must be 0 (off: each sentence on its own) or more",
             ),
             (self.patience >= 0, "patience must be 0 (off) or more"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),

@@ -35,6 +35,7 @@ class Window:
     input_ids: list[int]
     word_starts: list[int]  # per word of the window: position of its first sub-token, or -1
     labels: list[int] | None = None
+    context: int = 0  # sub-tokens of neighbouring sentences around the words (never labelled)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -367,11 +368,44 @@ def collate(windows: Sequence[Window], pad_id: int, pad_to_multiple: int = 1) ->
 
 
 def hold_out(examples: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """Split off a seeded ``fraction`` of ``examples`` as a dev set: (train, dev)."""
+    """Split off a seeded ``fraction`` of ``examples`` as a dev set: (train, dev).
+
+    Where documents come in groups (the sentences of one source document), whole groups
+    are held out, so a dev sentence is read with its own neighbours as context and no
+    training sentence shares a document with it.
+    """
     if len(examples) < 2:
         return examples, []
+    if any(ex.get("group") is not None for ex in examples):
+        return _hold_out_groups(examples, fraction, seed)
     n_dev = max(1, round(len(examples) * fraction))
     picked = set(random.Random(seed).sample(range(len(examples)), n_dev))
     train = [ex for i, ex in enumerate(examples) if i not in picked]
     dev = [ex for i, ex in enumerate(examples) if i in picked]
+    return train, dev
+
+
+def _hold_out_groups(
+    examples: list[dict], fraction: float, seed: int
+) -> tuple[list[dict], list[dict]]:
+    """:func:`hold_out` by group (a document without one is a group of its own)."""
+    keys = [("group", ex["group"]) if ex.get("group") is not None else ("id", i)
+            for i, ex in enumerate(examples)]  # fmt: skip
+    units = list(dict.fromkeys(keys))
+    if len(units) < 2:
+        return examples, []
+    rng = random.Random(seed)
+    rng.shuffle(units)
+    wanted = max(1, round(len(examples) * fraction))
+    sizes: dict = {}
+    for key in keys:
+        sizes[key] = sizes.get(key, 0) + 1
+    picked, held = set(), 0
+    for unit in units[:-1]:  # at least one unit stays for training
+        if held >= wanted:
+            break
+        picked.add(unit)
+        held += sizes[unit]
+    train = [ex for ex, key in zip(examples, keys, strict=True) if key not in picked]
+    dev = [ex for ex, key in zip(examples, keys, strict=True) if key in picked]
     return train, dev

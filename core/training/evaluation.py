@@ -29,7 +29,9 @@ def evaluate(
     batch_size: int = 32,
     device: str = "auto",
 ) -> dict:
-    """Score a model on examples ``{id, text, tokens, spans}`` (as ``project.examples()``).
+    """Score a model on examples ``{id, text, tokens, spans, group}`` (as
+    ``project.examples()``); sentences of a group are read with their neighbours as
+    context where the model was trained so.
 
     Returns ``{"entity", "tokens", "confusion", "errors", "f1", "precision", "recall",
     "token_accuracy", "documents", "misaligned"}``; see :func:`score`.
@@ -41,7 +43,8 @@ def evaluate(
     )
     texts = [ex["text"] for ex in examples]
     tokens = [ex["tokens"] for ex in examples]
-    predicted = [tags for tags, _ in predictor.predict_tags(texts, tokens)]
+    groups = [ex.get("group") for ex in examples]  # read with context, as in training
+    predicted = [tags for tags, _ in predictor.predict_tags(texts, tokens, groups)]
     return score(examples, predicted, labels=predictor.labels)
 
 

@@ -9,19 +9,19 @@ each word is read from the prediction at its first sub-token.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from core.tagging import tags_to_spans
-from core.tokenize import tokenize
+from core.tokenize import DEFAULT_TOKENIZER, tokenize
+from core.training.context import encode_in_context
 from core.training.data import (
     Window,
     best_window_per_word,
     collate,
-    encode,
     sorted_batches,
 )
 from core.training.loading import (
@@ -35,6 +35,10 @@ from core.training.loading import (
 from core.training.precision import choose_precision, detect_capabilities, set_attention
 
 Tokens = Sequence[Sequence[int]]
+#: Each text's group (None: a text of its own); texts of one group are read together.
+Groups = Sequence[Hashable | None] | None
+#: The documents (``{text, tokens}``) just before and just after a text, in text order.
+Neighbours = tuple[Sequence[dict], Sequence[dict]]
 
 
 class Predictor:
@@ -45,6 +49,10 @@ class Predictor:
     ``precision="auto"`` runs bf16 autocast where the device computes bf16 natively (a
     GPU with bf16, a CPU with AMX- or AVX-512-bf16: about 3x faster on such a CPU, the
     same entities in practice) and the attention kernel fastest there; ``"no"`` is fp32.
+
+    A model trained with document context (``context_tokens`` in its train_config.json)
+    reads the sentences of one group with their neighbours, when the caller says which
+    texts belong together (``groups``); a single text is read on its own, as always.
     """
 
     def __init__(
@@ -63,6 +71,7 @@ class Predictor:
             max_length = int(saved.get("max_length") or 512)
         max_length = min(max_length, getattr(model.config, "max_position_embeddings", 512))
         overlap = min(int(saved.get("window_overlap") or 64), max_length // 4)
+        context_tokens = int(saved.get("context_tokens") or 0)  # older runs: none
         torch_device = resolve_device(device)
         choice = choose_precision(
             torch_device.type, detect_capabilities(torch_device), _inference(precision)
@@ -77,6 +86,7 @@ class Predictor:
             overlap,
             source=str(model_dir),
             bf16=choice.precision == "bf16",
+            context_tokens=context_tokens,
         )
 
     @classmethod
@@ -88,6 +98,7 @@ class Predictor:
         max_length: int = 256,
         overlap: int = 64,
         precision: str = "no",
+        context_tokens: int = 0,
     ) -> Predictor:
         """Wrap a model already in memory (and on its device), e.g. during training;
         ``precision`` is the one chosen for it (``no`` | ``bf16`` | ``fp16``)."""
@@ -101,6 +112,7 @@ class Predictor:
             overlap,
             source="the model",
             bf16=precision == "bf16",
+            context_tokens=context_tokens,
         )
         return self
 
@@ -113,12 +125,14 @@ class Predictor:
         overlap: int,
         source: str,
         bf16: bool,
+        context_tokens: int = 0,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
         self.overlap = overlap
+        self.context_tokens = context_tokens
         self.tags = iob2_tags(dict(model.config.id2label), source)
         self.labels = sorted({t[2:] for t in self.tags if t != "O"})
         self.device = next(model.parameters()).device
@@ -131,33 +145,92 @@ class Predictor:
 
     # -- public API -------------------------------------------------------------------------
 
-    def predict(self, texts: Sequence[str]) -> list[list[dict]]:
-        """Entities of each text, tokenized the way the project tokenizes documents."""
-        tokens = [tokenize(text) for text in texts]
+    def predict(self, texts: Sequence[str], tokenizer: str = DEFAULT_TOKENIZER) -> list[list[dict]]:
+        """Entities of each raw text, split into words by ``tokenizer``: by default the
+        way NER corpora are split, which is what a model trained on one has seen."""
+        tokens = [tokenize(text, tokenizer) for text in texts]
         return self.predict_tokens(texts, tokens)
 
-    def predict_tokens(self, texts: Sequence[str], tokens: Sequence[Tokens]) -> list[list[dict]]:
-        """Entities of texts whose word tokens (character offsets) are already known."""
-        results = []
-        for text, toks, (tags, probs) in zip(
-            texts, tokens, self.predict_tags(texts, tokens), strict=True
-        ):
-            results.append(self._entities(text, toks, tags, probs))
-        return results
+    def predict_tokens(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Tokens],
+        groups: Groups = None,
+        context: Sequence[Neighbours] | None = None,
+    ) -> list[list[dict]]:
+        """Entities of texts whose word tokens (character offsets) are already known.
+
+        ``groups`` as for :meth:`predict_tags`. ``context`` instead gives, per text, the
+        documents (``{text, tokens}``) just before and just after it, which a model
+        trained with context reads around it: pre-annotation of documents whose
+        neighbours are not being predicted themselves.
+        """
+        if context is None:
+            tagged = self.predict_tags(texts, tokens, groups)
+        else:
+            tagged = self._tags_with_neighbours(texts, tokens, context)
+        return [
+            self._entities(text, toks, tags, probs)
+            for text, toks, (tags, probs) in zip(texts, tokens, tagged, strict=True)
+        ]
 
     def predict_tags(
-        self, texts: Sequence[str], tokens: Sequence[Tokens]
+        self, texts: Sequence[str], tokens: Sequence[Tokens], groups: Groups = None
     ) -> list[tuple[list[str], list[float]]]:
-        """IOB2 tag and its probability for every word token of every text."""
+        """IOB2 tag and its probability for every word token of every text.
+
+        ``groups`` gives each text's group (None: a text of its own). A model trained
+        with context reads each text of a group with its neighbours in this list (in list
+        order) as context, as it was trained; without ``groups`` every text stands alone.
+        """
         word_lists = [
             [text[s:e] for s, e in toks] for text, toks in zip(texts, tokens, strict=True)
         ]
-        windows = self.encode(word_lists)
+        windows = self.encode(word_lists, groups)
         return self.tags_of_windows(windows, [len(words) for words in word_lists])
 
-    def encode(self, word_lists: Sequence[Sequence[str]]) -> list[Window]:
-        """The windows this predictor reads ``word_lists`` in (encode once, tag often)."""
-        return encode(self.tokenizer, word_lists, self.max_length, self.overlap)
+    def encode(
+        self,
+        word_lists: Sequence[Sequence[str]],
+        groups: Groups = None,
+        read: Sequence[bool] | None = None,
+    ) -> list[Window]:
+        """The windows this predictor reads ``word_lists`` in (encode once, tag often);
+        documents not ``read`` only lend their words as context."""
+        return encode_in_context(
+            self.tokenizer,
+            word_lists,
+            groups,
+            self.max_length,
+            self.overlap,
+            self.context_tokens,
+            read=read,
+        )
+
+    def _tags_with_neighbours(
+        self, texts: Sequence[str], tokens: Sequence[Tokens], context: Sequence[Neighbours]
+    ) -> list[tuple[list[str], list[float]]]:
+        """:meth:`predict_tags` of each text read between its own neighbours."""
+        word_lists: list[list[str]] = []
+        groups: list[int] = []
+        read: list[bool] = []
+        mine: list[int] = []
+
+        def add(text: str, toks: Tokens, group: int, target: bool) -> None:
+            word_lists.append([text[s:e] for s, e in toks])
+            groups.append(group)
+            read.append(target)
+
+        for k, (text, toks, (before, after)) in enumerate(zip(texts, tokens, context, strict=True)):
+            for doc in before if self.context_tokens else ():
+                add(doc["text"], doc["tokens"], k, False)
+            mine.append(len(word_lists))
+            add(text, toks, k, True)
+            for doc in after if self.context_tokens else ():
+                add(doc["text"], doc["tokens"], k, False)
+        windows = self.encode(word_lists, groups, read)
+        tagged = self.tags_of_windows(windows, [len(words) for words in word_lists])
+        return [tagged[i] for i in mine]
 
     def tags_of_windows(
         self, windows: list[Window], n_words: Sequence[int]

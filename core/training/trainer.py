@@ -37,12 +37,12 @@ from torch.utils.data import DataLoader
 
 from core.errors import SpanlabError, TrainingError
 from core.training.config import TrainConfig
+from core.training.context import context_note, encode_in_context
 from core.training.data import (
     LengthGroupedBatches,
     TokenBudgetBatches,
     add_labels,
     collate,
-    encode,
     entity_labels,
     hold_out,
     word_tags,
@@ -86,8 +86,9 @@ def train(
 ) -> Iterator[Event]:
     """Train on ``data = {"train": [...], "dev": [...], "test": [...]}`` and yield events.
 
-    Examples are plain dicts ``{id, text, tokens, spans}`` as ``project.examples()``
-    gives; dev and test may be missing. The last event is Done (with ``output_dir`` and
+    Examples are plain dicts ``{id, text, tokens, spans, group}`` as
+    ``project.examples()`` gives (sentences of one group are read with their neighbours
+    as context, see ``core.training.context``); dev and test may be missing. The last event is Done (with ``output_dir`` and
     ``metrics``), Cancelled or Failed (with ``error``). Errors meant for the user end in
     a Failed event; an unexpected exception is reported the same way and re-raised.
     """
@@ -256,7 +257,10 @@ class _Run:
                 "are left out of the loss. Fix them in the annotation view to use them."
             )
         words = [words_of(ex) for ex in self.train_ex]
-        windows = encode(tokenizer, words, config.max_length, config.window_overlap)
+        windows = self.encode(words, self.train_ex)
+        note = context_note(self.train_ex, config.context_tokens)
+        if note:
+            self.notes.append(note)
         add_labels(windows, doc_tags, {tag: i for i, tag in enumerate(self.tags)})
         if len(windows) > len(self.train_ex):
             self.notes.append(
@@ -271,12 +275,7 @@ class _Run:
         else:
             sampler = LengthGroupedBatches(lengths, config.batch_size, config.seed)
         # Dev is encoded once here, not at every epoch's evaluation.
-        self.dev_windows = encode(
-            tokenizer,
-            [words_of(ex) for ex in self.dev_ex],
-            config.max_length,
-            config.window_overlap,
-        )
+        self.dev_windows = self.encode([words_of(ex) for ex in self.dev_ex], self.dev_ex)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         on_gpu = accelerator.device.type == "cuda"
         loader = DataLoader(
@@ -518,7 +517,17 @@ class _Run:
             config.max_length,
             config.window_overlap,
             precision=self.choice.precision,
+            context_tokens=config.context_tokens,
         )
+
+    def encode(self, words: list[list[str]], examples: list[dict]) -> list:
+        """Windows of examples, each sentence of a group with its neighbours as context."""
+        config = self.config
+        groups = [ex.get("group") for ex in examples]
+        return encode_in_context(
+            self.tokenizer, words, groups, config.max_length, config.window_overlap,
+            config.context_tokens,
+        )  # fmt: skip
 
     def stop_if_asked(self) -> None:
         if stop_requested(self.accelerator, self.should_stop):
