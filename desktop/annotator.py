@@ -414,10 +414,11 @@ class Annotator(QWidget):
         try:
             if project is None:
                 raise NotFoundError("no project is open")
-            project.get_document(self.doc["id"])
+            self.doc = project.get_document(self.doc["id"])
         except NotFoundError:  # deleted meanwhile: show no document
             self.clear()
             return
+        self._show_header()  # its split or status may have changed with the others
         self._reload_spans()
 
     def _reload_spans(self) -> None:

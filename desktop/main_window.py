@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -72,7 +72,7 @@ class MainWindow(QMainWindow):
         )
         self.annotate.annotator.document_opened.connect(self._remember_document)
         self.about_box: QMessageBox | None = None
-        self.resize(1360, 860)
+        self.resize(_first_size(self.screen().availableGeometry().size()))
         geometry = QSettings().value("main_window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -345,3 +345,9 @@ class MainWindow(QMainWindow):
         stop_all_workers()
         self.controller.close_project()
         super().closeEvent(event)
+
+
+def _first_size(available: QSize) -> QSize:
+    """The window's size on a first start: roomy, but never larger than the screen's
+    free area (a 1366 x 768 laptop screen included)."""
+    return QSize(min(1360, int(available.width() * 0.95)), min(860, int(available.height() * 0.92)))

@@ -319,6 +319,8 @@ def test_assign_splits_from_the_menu_makes_a_project_trainable(qtbot, tmp_path, 
     assert project.count_documents(split="train") == 12
     assert project.count_documents(split="dev") == 4 and project.count_documents(split="test") == 4
     assert "12 to train" in window.statusBar().currentMessage()
+    shown = window.annotate.annotator
+    assert shown.split.currentText() == project.get_document(shown.document_id)["split"]
     window.close()
 
 
@@ -346,3 +348,13 @@ def test_the_window_follows_documents_another_process_adds(qtbot, tmp_path, isol
     qtbot.waitUntil(lambda: documents.count.text() == "3 documents", timeout=10_000)
     assert documents.model.rowCount() == 3
     window.close()
+
+
+def test_a_first_window_fits_a_small_screen() -> None:
+    from PySide6.QtCore import QSize
+
+    from desktop.main_window import _first_size
+
+    assert _first_size(QSize(1366, 728)).height() <= 728
+    assert _first_size(QSize(1280, 720)).width() <= 1280
+    assert _first_size(QSize(2560, 1400)) == QSize(1360, 860)
