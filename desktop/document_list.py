@@ -260,6 +260,8 @@ class DocumentList(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self.apply_filters)
         self.search.textChanged.connect(self._search_timer.start)
+        # On a large project the count takes a moment: say a search is under way.
+        self.search.textChanged.connect(lambda _text: self.count.setText("Searching…"))
         self.search.returnPressed.connect(self.open_first_result)
         self.search.installEventFilter(self)
         self.table.installEventFilter(self)

@@ -66,9 +66,17 @@ def test_filter_by_status_split_and_label(doc_list, controller, qtbot) -> None:
 def test_search_box(doc_list, controller, qtbot) -> None:
     ids = controller.project.document_ids()
     QTest.keyClicks(doc_list.search, "cardiff")
+    assert doc_list.count.text() == "Searching…"  # until the results are counted
     qtbot.waitUntil(lambda: shown_ids(doc_list) == [ids[3]], timeout=2000)
+    qtbot.waitUntil(lambda: doc_list.count.text() == "1 document", timeout=2000)
     doc_list.search.clear()
     qtbot.waitUntil(lambda: len(shown_ids(doc_list)) == 4, timeout=2000)
+
+
+def test_search_finds_a_word_from_its_first_letters(doc_list, controller, qtbot) -> None:
+    ids = controller.project.document_ids()
+    QTest.keyClicks(doc_list.search, "Cardi")  # still typing "Cardiff"
+    qtbot.waitUntil(lambda: shown_ids(doc_list) == [ids[3]], timeout=2000)
 
 
 def test_picking_a_row_asks_for_that_document(doc_list, controller, qtbot) -> None:

@@ -250,6 +250,14 @@ def test_list_filters_combine(project, monkeypatch, common):
     assert ids(search="Paris", split="train") == []
 
 
+def test_the_last_word_typed_matches_the_start_of_a_word(project):
+    assert [row["id"] for row in project.list_documents(search="Pari")] == [2]
+    assert [row["id"] for row in project.list_documents(search="new yo")] == []  # too short
+    assert [row["id"] for row in project.list_documents(search="new yor")] == [1]
+    assert project.count_documents(search="Pari") == 1
+    assert project.list_documents(search="aris") == []  # the start of a word, not any part
+
+
 def test_search_handles_punctuation_operators_and_chinese(project):
     assert [row["id"] for row in project.list_documents(search='new "york')] == [1]
     assert project.list_documents(search="AND OR NOT (") == []

@@ -257,10 +257,20 @@ def _split_counts(n: int, ratios: dict[str, float]) -> dict[str, int]:
     return counts
 
 
+#: The last word typed matches as a prefix from this many characters on ("Oba" finds
+#: "Obama" while the person is still typing); shorter ones would match too many terms.
+PREFIX_FROM_CHARS = 3
+
+
 def _fts_query(search: str) -> str:
-    """A safe FTS5 query from what a person typed: every word must occur, in any order.
+    """A safe FTS5 query from what a person typed: every word must occur, in any order,
+    the last one possibly as the start of a word.
 
     Each word is quoted, so punctuation and FTS operators in the input are just text.
     """
-    phrases = (" ".join(migrations.search_text(word).split()) for word in search.split())
-    return " ".join('"' + phrase.replace('"', '""') + '"' for phrase in phrases)
+    words = search.split()
+    phrases = [" ".join(migrations.search_text(word).split()) for word in words]
+    quoted = ['"' + phrase.replace('"', '""') + '"' for phrase in phrases]
+    if quoted and len(words[-1]) >= PREFIX_FROM_CHARS and words[-1].isalnum():
+        quoted[-1] += "*"  # FTS5: a quoted string followed by * is a prefix query
+    return " ".join(quoted)
