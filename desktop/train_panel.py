@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from core.durations import format_eta, run_duration
 from core.errors import ProjectBusyError, SpanlabError
+from core.training.config import TrainConfig
 from core.training.events import (
     Cancelled,
     Checkpoint,
@@ -330,11 +331,23 @@ class TrainPanel(QWidget):
             self.status_label.setText("No run yet.")
             return
         run = runs[0]
+        self._restore_settings(run)
         f1 = (run.get("metrics") or {}).get("f1")
         text = f"Last run: run {run['id']}, {run['status']}"
         if run["status"] == "done" and isinstance(f1, int | float):
             text += f", dev F1 {f1:.3f}"
         self.status_label.setText(text + " (details in the Results tab).")
+
+    def _restore_settings(self, run: dict) -> None:
+        """Fill the form with the settings of the project's newest run, so they outlive
+        the session (they travel with the project file); a warm start is not carried."""
+        try:
+            config = TrainConfig.from_dict({**(run.get("config") or {}), "warm_start": None})
+            config.validate()
+        except (TypeError, ValueError, SpanlabError) as exc:
+            self._append_log(f"The settings of run {run['id']} could not be restored ({exc}).")
+            return
+        self.form.set_config(config)
 
     def _append_log(self, line: str) -> None:
         if line:

@@ -278,3 +278,15 @@ def test_opening_a_project_with_runs_says_what_the_last_one_is(panel, controller
     assert panel.status_label.text() == (
         f"Last run: run {run_id}, done, dev F1 0.500 (details in the Results tab)."
     )
+
+
+def test_the_form_shows_the_settings_of_the_projects_last_run(panel, controller) -> None:
+    from core.training.config import TrainConfig
+
+    project = controller.project
+    used = TrainConfig(epochs=7, learning_rate=3e-5, batch_size=8, warm_start="run-1")
+    project.create_run(used.to_dict(), "default")
+    controller.set_project(project)  # what reopening the project does
+    shown = panel.form.config()
+    assert (shown.epochs, shown.learning_rate, shown.batch_size) == (7, 3e-5, 8)
+    assert shown.warm_start is None  # a warm start belongs to one run, not carried on
