@@ -128,6 +128,28 @@ def file_action(window, text: str):
     return next(a for a in file_menu.actions() if a.text().replace("&", "") == text)
 
 
+def export_through_the_menu(qtbot, window, out, fmt: str | None = None) -> None:
+    """File ▸ Export annotations…: type ``out`` into the dialog (choosing ``fmt`` when
+    given, else leaving the format box alone), click Export, wait for the export."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    def answer() -> None:
+        shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, ExportDialog)]
+        dialog = next(w for w in shown if w.isVisible())
+        if fmt is not None:
+            dialog.format.setCurrentIndex(dialog.format.findData(fmt))
+        dialog.file.edit.clear()
+        QTest.keyClicks(dialog.file.edit, str(out))
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, answer)
+    with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
+        file_action(window, "Export annotations…").trigger()
+
+
 def answer_import_dialog(path, tries: int = 200) -> list[ImportDialog]:
     """Once the (modal) import dialog is up, type ``path`` into it and click Import."""
     from PySide6.QtCore import Qt, QTimer
@@ -198,24 +220,8 @@ def test_ctrl_i_opens_the_import_dialog(qtbot, tmp_path, window) -> None:
 
 
 def test_export_from_the_file_menu(qtbot, tmp_path, window) -> None:
-    from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication, QDialogButtonBox
-
     out = tmp_path / "out.jsonl"
-
-    def answer() -> None:
-        shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, ExportDialog)]
-        dialog = next(w for w in shown if w.isVisible())
-        dialog.format.setCurrentIndex(dialog.format.findData("jsonl"))
-        dialog.file.edit.clear()
-        QTest.keyClicks(dialog.file.edit, str(out))
-        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
-        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
-
-    QTimer.singleShot(0, answer)
-    with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
-        file_action(window, "Export annotations…").trigger()
+    export_through_the_menu(qtbot, window, out, "jsonl")
     assert len(out.read_text("utf-8").splitlines()) == 4
 
 
@@ -228,29 +234,10 @@ def test_edits_after_a_menu_export_and_another_reader_reach_the_file(
     import sys
     from pathlib import Path
 
-    from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication, QDialogButtonBox
-
     from process_support import spanlab
 
     project = window.controller.project
-    out = tmp_path / "out.conll"
-
-    def answer() -> None:
-        dialog = next(
-            w
-            for w in QApplication.topLevelWidgets()
-            if isinstance(w, ExportDialog) and w.isVisible()
-        )
-        dialog.file.edit.clear()
-        QTest.keyClicks(dialog.file.edit, str(out))
-        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
-        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
-
-    QTimer.singleShot(0, answer)
-    with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
-        file_action(window, "Export annotations…").trigger()
+    export_through_the_menu(qtbot, window, tmp_path / "out.conll")
     stats = spanlab("stats", str(project.path))  # another process reads the project
     assert stats.returncode == 0, stats.stderr
     doc = project.add_document("Zed met Yan .")  # an edit the GUI thread commits
@@ -359,25 +346,7 @@ def test_an_edit_during_a_slow_import_is_refused_at_once(
 def test_a_typed_jsonl_name_exports_json_lines(qtbot, tmp_path, window) -> None:
     import json
 
-    from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication, QDialogButtonBox
-
     out = tmp_path / "typed.jsonl"
-
-    def answer() -> None:
-        dialog = next(
-            w
-            for w in QApplication.topLevelWidgets()
-            if isinstance(w, ExportDialog) and w.isVisible()
-        )
-        dialog.file.edit.clear()
-        QTest.keyClicks(dialog.file.edit, str(out))  # the format is left as it was
-        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
-        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
-
-    QTimer.singleShot(0, answer)
-    with qtbot.waitSignal(window.transfers.finished, timeout=10_000):
-        file_action(window, "Export annotations…").trigger()
+    export_through_the_menu(qtbot, window, out)  # the format is left as it was
     lines = out.read_text("utf-8").splitlines()
     assert len(lines) == 4 and all("text" in json.loads(line) for line in lines)

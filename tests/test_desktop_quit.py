@@ -32,6 +32,17 @@ def answer_next_question(button: QMessageBox.StandardButton, tries: int = 400) -
     return seen
 
 
+def start_a_long_run(window, tmp_path, qtbot) -> int:
+    """Queue a run of the tiny model long enough to be interrupted; return once it trains."""
+    model = build_tiny_model(tmp_path / "tiny-bert")
+    with qtbot.waitSignal(
+        window.train.queue.run_event,
+        timeout=TIMEOUT,
+        check_params_cb=lambda _run, event: event.kind in ("step", "eval"),
+    ):
+        return window.train.queue.submit(tiny_config(model, epochs=500))
+
+
 def quit_action(window):
     file_menu = window.menuBar().actions()[0].menu()
     return next(a for a in file_menu.actions() if a.text().replace("&", "") == "Quit")
@@ -50,15 +61,9 @@ def window(qtbot, isolated_settings, tmp_path):
 
 
 def test_quitting_during_a_run_asks_and_no_keeps_it_yes_cancels_it(window, tmp_path, qtbot) -> None:
-    model = build_tiny_model(tmp_path / "tiny-bert")
     path = Path(window.controller.path)
     queue = window.train.queue
-    with qtbot.waitSignal(
-        queue.run_event,
-        timeout=TIMEOUT,
-        check_params_cb=lambda _run, event: event.kind in ("step", "eval"),
-    ):
-        run_id = queue.submit(tiny_config(model, epochs=500))
+    run_id = start_a_long_run(window, tmp_path, qtbot)
 
     seen = answer_next_question(QMessageBox.StandardButton.No)
     quit_action(window).trigger()
@@ -86,17 +91,11 @@ def test_quitting_with_no_run_asks_nothing(window) -> None:
 
 
 def test_opening_another_project_during_a_run_asks_first(window, tmp_path, qtbot) -> None:
-    model = build_tiny_model(tmp_path / "tiny-bert")
     first = Path(window.controller.path)
     other = tmp_path / "other.spanlab"
     make_project(other).close()
     queue = window.train.queue
-    with qtbot.waitSignal(
-        queue.run_event,
-        timeout=TIMEOUT,
-        check_params_cb=lambda _run, event: event.kind in ("step", "eval"),
-    ):
-        run_id = queue.submit(tiny_config(model, epochs=500))
+    run_id = start_a_long_run(window, tmp_path, qtbot)
 
     from desktop import recent
 

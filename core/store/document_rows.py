@@ -38,17 +38,7 @@ def document_row(
     split, status = split_and_status(doc)
     spans = doc.get("spans")
     checked = check_document_spans(tokens, spans) if spans else ()
-    meta = doc.get("meta")
-    row = (
-        text,
-        tokens_json,
-        split,
-        status,
-        doc.get("source") or "",
-        to_json(meta) if meta else None,
-        group_key(doc.get("group")),
-    )
-    return row, checked
+    return _values(doc, text, tokens_json, split, status), checked
 
 
 def reader_document_row(
@@ -59,9 +49,14 @@ def reader_document_row(
     if type(text) is not str or not text:
         check_text(text)
     split, status = split_and_status(doc)
-    meta = doc.get("meta")
     tokens_json = "[" + ",".join(map(token_json.__getitem__, doc["tokens"])) + "]"
-    row = (
+    return _values(doc, text, tokens_json, split, status), doc["spans"]
+
+
+def _values(doc: dict, text: str, tokens_json: str, split: str, status: str) -> DocumentValues:
+    """The ``documents`` row of a checked document, in the column order inserts use."""
+    meta = doc.get("meta")
+    return (
         text,
         tokens_json,
         split,
@@ -70,7 +65,6 @@ def reader_document_row(
         to_json(meta) if meta else None,
         group_key(doc.get("group")),
     )
-    return row, doc["spans"]
 
 
 def group_key(group: object) -> str | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from core.training.data import Window, encode
+from core.training.data import Window, encode, tokenize_words
 
 
 def encode_in_context(
@@ -106,33 +106,20 @@ def _word_pieces(
     """
     pieces: list[list[list[int]]] = [[] for _ in word_lists]
     edges: list[tuple[list[int], list[int]]] = [([], []) for _ in word_lists]
-    for offset in range(0, len(word_lists), chunk):
-        part = [list(w) for w in word_lists[offset : offset + chunk]]
-        index = [j for j, w in enumerate(part) if w]
-        if not index:
-            continue
-        enc = tokenizer(
-            [part[j] for j in index],
-            is_split_into_words=True,
-            truncation=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
-        )
-        for row, j in enumerate(index):
-            ids = enc["input_ids"][row]
-            by_word: list[list[int]] = [[] for _ in part[j]]
-            first = last = None
-            for pos, word in enumerate(enc.word_ids(row)):
-                if word is not None:
-                    by_word[word].append(ids[pos])
-                    first = pos if first is None else first
-                    last = pos
-            if first is None:  # no word has a sub-token: the whole row is special
-                edges[offset + j] = (list(ids), [])
-            else:
-                edges[offset + j] = (list(ids[:first]), list(ids[last + 1 :]))
-            pieces[offset + j] = by_word
+    encoded = (item for part in tokenize_words(tokenizer, word_lists, chunk) for item in part)
+    for doc, words, ids, word_ids in encoded:
+        by_word: list[list[int]] = [[] for _ in words]
+        first = last = None
+        for pos, word in enumerate(word_ids):
+            if word is not None:
+                by_word[word].append(ids[pos])
+                first = pos if first is None else first
+                last = pos
+        if first is None:  # no word has a sub-token: the whole row is special
+            edges[doc] = (list(ids), [])
+        else:
+            edges[doc] = (list(ids[:first]), list(ids[last + 1 :]))
+        pieces[doc] = by_word
     return pieces, edges
 
 

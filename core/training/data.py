@@ -94,6 +94,25 @@ def encode(
 ) -> list[Window]:
     """Windows of sub-tokens for each document (documents with no words give none)."""
     windows: list[Window] = []
+    for encoded in tokenize_words(tokenizer, word_lists, chunk):
+        long_docs = []
+        for doc, words, ids, word_ids in encoded:
+            if len(ids) <= max_length:
+                starts = _word_starts(word_ids, len(words))
+                windows.append(Window(doc, 0, len(words), ids, starts))
+            else:
+                long_docs.append((doc, words, word_ids))
+        for doc, words, word_ids in long_docs:  # after the chunk's short ones, in order
+            windows.extend(_windows_of(tokenizer, doc, words, word_ids, max_length, overlap))
+    return windows
+
+
+def tokenize_words(
+    tokenizer: Any, word_lists: Sequence[Sequence[str]], chunk: int = 2048
+) -> Iterator[list[tuple[int, list[str], list[int], list[int | None]]]]:
+    """The documents that have words, ``chunk`` at a time (one fast-tokenizer call each,
+    without truncation): ``(document index, words, sub-token ids, word id of each
+    sub-token)`` for each, in order."""
     for offset in range(0, len(word_lists), chunk):
         part = [list(w) for w in word_lists[offset : offset + chunk]]
         index = [i for i, w in enumerate(part) if w]
@@ -107,20 +126,10 @@ def encode(
             return_token_type_ids=False,
             verbose=False,
         )
-        long_docs: list[tuple[int, list[int | None]]] = []
-        for row, i in enumerate(index):
-            ids = enc["input_ids"][row]
-            word_ids = enc.word_ids(row)
-            if len(ids) <= max_length:
-                starts = _word_starts(word_ids, len(part[i]))
-                windows.append(Window(offset + i, 0, len(part[i]), ids, starts))
-            else:
-                long_docs.append((i, word_ids))
-        for i, word_ids in long_docs:
-            windows.extend(
-                _windows_of(tokenizer, offset + i, part[i], word_ids, max_length, overlap)
-            )
-    return windows
+        yield [
+            (offset + i, part[i], enc["input_ids"][row], enc.word_ids(row))
+            for row, i in enumerate(index)
+        ]
 
 
 def _word_starts(word_ids: Sequence[int | None], n_words: int) -> list[int]:
