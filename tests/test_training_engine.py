@@ -248,3 +248,25 @@ def test_schedule_and_auto_epochs():
     assert lr_at(100, 100, 10, 1.0) == 0.0
     assert lr_at(0, 10, 0, 2.0) == 2.0
     assert auto_epochs(10) == 20 and auto_epochs(200) == 5 and auto_epochs(5000) == 3
+
+
+def test_a_time_budget_ends_the_run_with_its_best_epoch(tmp_path, tiny_model_dir):
+    # A budget spent by the first step: that epoch is cut short, scored on dev and kept,
+    # and the log says why the run ended before its plan.
+    out = tmp_path / "r"
+    events = list(train(config(tiny_model_dir, epochs=3, time_budget_s=1e-6), data(), out))
+    start, done = events[0], events[-1]
+    assert isinstance(done, Done) and out.is_dir()
+    assert done.metrics["steps"] == 1 < start.total_steps
+    assert done.metrics["epochs_run"] == 1 and done.metrics["best_epoch"] == 1
+    assert done.metrics["time_budget_spent"] is True
+    assert [e.epoch for e in events if isinstance(e, Eval)] == [1]
+    notes = [e.message for e in events if isinstance(e, Log)]
+    assert any("Time budget of 1e-06 s spent during epoch 1 of 3" in n for n in notes)
+    assert done.metrics["train_documents"] == 80 and done.metrics["dev_documents"] == 20
+
+
+def test_without_a_time_budget_the_plan_runs_out(tmp_path, tiny_model_dir):
+    events = list(train(config(tiny_model_dir, epochs=2, patience=0), data(40, 10), tmp_path / "r"))
+    assert events[-1].metrics["time_budget_spent"] is False
+    assert events[-1].metrics["steps"] == events[0].total_steps

@@ -52,6 +52,9 @@ class TrainConfig:
     warm_start: str | None = None  # model folder of an earlier run to continue from
     dev_fraction: float = 0.1  # share of train held out when the project has no dev split
     eval_batch_size: int = 64
+    # > 0: stop taking steps after this many seconds of training (evaluation not
+    # counted); the epoch under way is scored and the best epoch kept. 0 = no limit.
+    time_budget_s: float = 0
 
     def validate(self) -> TrainConfig:
         """Raise TrainingError naming the first setting that cannot work; return self."""
@@ -92,6 +95,7 @@ class TrainConfig:
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (0 < self.dev_fraction < 1, "dev fraction must be between 0 and 1"),
+            (self.time_budget_s >= 0, "time budget must be 0 (no limit) or more seconds"),
         ]
         for ok, message in checks:
             if not ok:

@@ -165,6 +165,7 @@ class _Run:
         self.log = log
         self.notes: list[str] = []
         self.best_f1, self.best_epoch, self.stale = -1.0, 0, 0
+        self.out_of_time = False  # the time budget (config.time_budget_s) is spent
         self.best_dev: dict | None = None
 
     def events(self) -> Iterator[Event]:
@@ -346,6 +347,10 @@ class _Run:
                     break
             else:
                 self.best_epoch = epoch
+            if self.out_of_time and epoch < self.epochs:
+                if self.main:
+                    yield Log(message=self.out_of_time_message(epoch))
+                break
             # Throughput leaves evaluation out (tick), but the event clock runs on: on
             # small data an epoch is shorter than EVENT_INTERVAL_S and steps must still
             # be reported.
@@ -376,6 +381,25 @@ class _Run:
             due = now - clock.last_event >= EVENT_INTERVAL_S or clock.step == self.total_steps
             if self.main and due:
                 yield self.step_event(epoch, lr, now)
+            if self.spend_time():  # after a step: a run always learns something
+                break
+
+    def spend_time(self) -> bool:
+        """Whether the run's time budget (``time_budget_s``) of training is spent now;
+        once it is, :attr:`out_of_time` stays set. Called between steps only, where
+        ``clock.tick`` starts the stretch not yet counted in ``train_seconds``."""
+        budget, clock = self.config.time_budget_s, self.clock
+        if budget and clock.train_seconds + (time.monotonic() - clock.tick) >= budget:
+            self.out_of_time = True
+        return self.out_of_time
+
+    def out_of_time_message(self, epoch: int) -> str:
+        kept = f"epoch {self.best_epoch}" if self.best_epoch else "the last epoch"
+        return (
+            f"Time budget of {self.config.time_budget_s:g} s spent during epoch {epoch} of "
+            f"{self.epochs} (step {self.clock.step} of {self.total_steps}): training stops "
+            f"here and {kept} is kept."
+        )
 
     def step_event(self, epoch: int, lr: float, now: float) -> Step:
         """The progress since the last step event (and the window it averages restarts)."""
@@ -484,6 +508,9 @@ class _Run:
             * self.accelerator.num_processes
             / max(clock.train_seconds, 1e-9),
             "dev_held_out": not self.data.get("dev"),
+            "train_documents": len(self.train_ex),
+            "dev_documents": len(self.dev_ex),
+            "time_budget_spent": self.out_of_time,
         }
 
     def write_files(self, done: Done) -> None:
