@@ -47,6 +47,9 @@ def model_name(base_model: str) -> str:
 # Shown up front; every other field goes under "Advanced".
 BASIC_FIELDS = ("base_model", "epochs", "batch_size", "learning_rate")
 
+# Set by the project, not per run: no editor (the form gives their defaults).
+HIDDEN_FIELDS = ("word_tokenizer",)
+
 # Friendlier names than the field names; the other fields get a capitalised name.
 FIELD_LABELS = {
     "base_model": "Base model",
@@ -61,6 +64,7 @@ FIELD_LABELS = {
     "patience": "Early stopping patience",
     "context_tokens": "Document context (sub-words)",
     "warm_start": "Warm start from",
+    "time_budget_s": "Time budget (seconds)",
 }
 
 
@@ -78,6 +82,7 @@ ZERO_MEANS = {
     "patience": "never stop early",
     "batch_tokens": "off (batch size)",
     "context_tokens": "off",
+    "time_budget_s": "no limit",
 }
 
 HELP = {
@@ -96,6 +101,7 @@ HELP = {
     "warm_start": "Model folder of an earlier run to continue training from",
     "device": "auto uses the GPU when there is one",
     "precision": "auto: bf16 on a GPU or a CPU that has it natively, else fp32; no: fp32",
+    "time_budget_s": "Stop training after this many seconds; the best epoch so far is kept",
 }
 
 
@@ -292,6 +298,8 @@ class TrainForm(QWidget):
             label = FIELD_LABELS.get(field.name, field.name.replace("_", " ").capitalize())
             if field.name == "base_model":
                 basic.insertRow(0, label, self.base_model)
+                continue
+            if field.name in HIDDEN_FIELDS:
                 continue
             editor = FieldEditor(field, hints[field.name], getattr(defaults, field.name), self)
             self.editors[field.name] = editor

@@ -14,6 +14,7 @@ from core.cli import main
 from core.errors import ImportFormatError, ProjectFileError, ValidationError
 from core.formats import import_file
 from core.store import Project
+from core.tokenize import tokenize
 
 from formats_support import write
 
@@ -142,3 +143,46 @@ def test_the_cli_chooses_shows_and_changes_the_tokenizer(
     assert "Unknown tokenizer 'spacy'" in capsys.readouterr().err
     with Project.open(path) as project:
         assert project.tokenizer() == "corpus"
+
+
+def test_a_model_splits_raw_text_as_its_project_did(tmp_path, tiny_model_dir, monkeypatch):
+    import core.training.predict as predict_module
+    from core.training.config import TrainConfig
+    from core.training.predict import Predictor
+    from core.training.session import run_training
+
+    from training_support import sentence_corpus
+
+    project = Project.create(tmp_path / "p.spanlab", labels=["PER", "LOC"])
+    project.set_tokenizer("basic")
+    for ex in sentence_corpus(12):
+        doc_id = project.add_document(ex["text"], split="train", status="annotated")
+        for start, end, label in ex["spans"]:
+            project.add_span(doc_id, start, end, label)
+    config = TrainConfig(base_model=str(tiny_model_dir), epochs=1, batch_size=8)
+    session = run_training(project, config)
+    folder = Path(session.final.output_dir)
+    saved = json.loads((folder / "train_config.json").read_text(encoding="utf-8"))
+    assert saved["word_tokenizer"] == "basic"
+    assert project.get_run(session.run_id)["config"]["word_tokenizer"] == "basic"
+
+    seen = []
+
+    def spy(text, name):
+        seen.append(name)
+        return tokenize(text, name)
+
+    monkeypatch.setattr(predict_module, "tokenize", spy)
+    predictor = Predictor(folder)
+    assert predictor.word_tokenizer == "basic"
+    predictor.predict([TEXT])
+    predictor.predict([TEXT], "corpus")  # asked for by name: that one
+    assert seen == ["basic", "corpus"]
+
+
+def test_a_model_without_a_saved_tokenizer_splits_as_corpora_are(tiny_trained_model):
+    from core.training.predict import Predictor
+
+    saved = json.loads((tiny_trained_model / "train_config.json").read_text(encoding="utf-8"))
+    assert saved["word_tokenizer"] == ""  # trained outside a project
+    assert Predictor(tiny_trained_model).word_tokenizer == "corpus"

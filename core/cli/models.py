@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument(
         "--tokenizer",
         choices=TOKENIZERS,
-        default=DEFAULT_TOKENIZER,
-        help="how the texts are split into words (default: as NER corpora are)",
+        default=None,
+        help="how the texts are split into words (default: as the model's project split "
+        f"its text, saved with the model; {DEFAULT_TOKENIZER} for older models)",
     )
     cmd.set_defaults(func=cmd_predict)
 

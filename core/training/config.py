@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from core.domain import DEFAULT_MODEL
+from core.domain import DEFAULT_MODEL, TOKENIZERS
 from core.errors import TrainingError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -55,6 +55,10 @@ class TrainConfig:
     # > 0: stop taking steps after this many seconds of training (evaluation not
     # counted); the epoch under way is scored and the best epoch kept. 0 = no limit.
     time_budget_s: float = 0
+    # How raw text is split into words before this model reads it (Try it, `spanlab
+    # predict`, the pipeline of a server): the project's tokenizer, filled in when the run
+    # is prepared and saved beside the model. "" = the default (as NER corpora are split).
+    word_tokenizer: str = ""
 
     def validate(self) -> TrainConfig:
         """Raise TrainingError naming the first setting that cannot work; return self."""
@@ -96,6 +100,10 @@ class TrainConfig:
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (0 < self.dev_fraction < 1, "dev fraction must be between 0 and 1"),
             (self.time_budget_s >= 0, "time budget must be 0 (no limit) or more seconds"),
+            (
+                self.word_tokenizer in ("", *TOKENIZERS),
+                f"word tokenizer must be one of {', '.join(TOKENIZERS)} (or unset)",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from core.tagging import tags_to_spans
-from core.tokenize import DEFAULT_TOKENIZER, tokenize
+from core.tokenize import DEFAULT_TOKENIZER, TOKENIZERS, tokenize
 from core.training.context import encode_in_context
 from core.training.data import (
     Window,
@@ -72,6 +72,9 @@ class Predictor:
         max_length = min(max_length, getattr(model.config, "max_position_embeddings", 512))
         overlap = min(int(saved.get("window_overlap") or 64), max_length // 4)
         context_tokens = int(saved.get("context_tokens") or 0)  # older runs: none
+        word_tokenizer = saved.get("word_tokenizer") or DEFAULT_TOKENIZER
+        if word_tokenizer not in TOKENIZERS:  # a newer version's tokenizer: the default
+            word_tokenizer = DEFAULT_TOKENIZER
         torch_device = resolve_device(device)
         choice = choose_precision(
             torch_device.type, detect_capabilities(torch_device), _inference(precision)
@@ -88,6 +91,9 @@ class Predictor:
             bf16=choice.precision == "bf16",
             context_tokens=context_tokens,
         )
+        #: How :meth:`predict` splits raw text into words: as the project the model was
+        #: trained in split its text.
+        self.word_tokenizer = word_tokenizer
 
     @classmethod
     def from_model(
@@ -133,6 +139,7 @@ class Predictor:
         self.max_length = max_length
         self.overlap = overlap
         self.context_tokens = context_tokens
+        self.word_tokenizer = DEFAULT_TOKENIZER
         self.tags = iob2_tags(dict(model.config.id2label), source)
         self.labels = sorted({t[2:] for t in self.tags if t != "O"})
         self.device = next(model.parameters()).device
@@ -145,10 +152,11 @@ class Predictor:
 
     # -- public API -------------------------------------------------------------------------
 
-    def predict(self, texts: Sequence[str], tokenizer: str = DEFAULT_TOKENIZER) -> list[list[dict]]:
-        """Entities of each raw text, split into words by ``tokenizer``: by default the
-        way NER corpora are split, which is what a model trained on one has seen."""
-        tokens = [tokenize(text, tokenizer) for text in texts]
+    def predict(self, texts: Sequence[str], tokenizer: str | None = None) -> list[list[dict]]:
+        """Entities of each raw text, split into words by ``tokenizer``; by default by
+        the tokenizer of the project the model was trained in (saved beside it as
+        ``word_tokenizer``; the way NER corpora are split for older models)."""
+        tokens = [tokenize(text, tokenizer or self.word_tokenizer) for text in texts]
         return self.predict_tokens(texts, tokens)
 
     def predict_tokens(

@@ -85,6 +85,8 @@ class RunSession:
         says whether the store may be written now (see ``RunRecorder``).
         """
         config = replace(config).validate()
+        if not config.word_tokenizer:  # the model reads raw text as this project splits it
+            config = replace(config, word_tokenizer=project.tokenizer())
         if config.warm_start:  # a run id or a folder -> the folder
             config = replace(config, warm_start=resolve_warm_start(project, config.warm_start))
         data = training_data(project)
