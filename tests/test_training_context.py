@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from dataclasses import astuple
 
@@ -158,9 +159,16 @@ def test_training_with_groups_reads_context_and_records_dev_f1(tmp_path, tiny_mo
     assert done.metrics["f1"] == max(e.f1 for e in evals)
     saved = json.loads((tmp_path / "model" / "train_config.json").read_text("utf-8"))
     assert saved["context_tokens"] == 64
+    # Dev is scored once more with each sentence alone; context stays for prediction
+    # unless that was better, and the log says which.
+    with_context, alone, kept = context_verdict(notes)
+    assert with_context == pytest.approx(done.metrics["f1"], abs=1e-4)
+    assert kept == (alone <= with_context)
+    assert saved["chosen"]["context_tokens"] == (64 if kept else 0)
 
     predictor = Predictor(tmp_path / "model", device="cpu")
-    assert predictor.context_tokens == 64
+    assert predictor.context_tokens == saved["chosen"]["context_tokens"]
+    predictor.context_tokens = 64
     seen: list = []
     encode_of = predictor.encode
     predictor.encode = lambda words, groups=None: seen.append(groups) or encode_of(words, groups)
@@ -168,6 +176,62 @@ def test_training_with_groups_reads_context_and_records_dev_f1(tmp_path, tiny_mo
     assert seen[-1] == [ex["group"] for ex in data["dev"]]  # evaluation reads context too
     assert result["f1"] == pytest.approx(done.metrics["f1"])
     assert len(predictor.predict(["alice went to paris ."])) == 1  # one text: no context
+
+
+def context_verdict(notes: list[str]) -> tuple[float, float, bool]:
+    """(dev F1 with context, without, whether context was kept) from the run log."""
+    pattern = (
+        r"Document context: dev F1 ([0-9.]+) with 64 sub-tokens of context on each side, "
+        r"([0-9.]+) with each sentence on its own; context is (kept|left off) when"
+    )
+    found = [m for m in (re.match(pattern, n) for n in notes) if m]
+    assert len(found) == 1, notes
+    return float(found[0][1]), float(found[0][2]), found[0][3] == "kept"
+
+
+def test_context_is_left_off_for_prediction_where_dev_is_better_without(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    import core.training.trainer as trainer_module
+    from core.training.predict import Predictor
+    from core.training.trainer import train
+
+    real_evaluate = trainer_module.evaluate
+
+    def sentences_alone_do_better(predictor, examples):
+        result = real_evaluate(predictor, examples)
+        if predictor.context_tokens == 0:
+            result["f1"] = 1.0  # above any F1 the run reached with context
+        return result
+
+    monkeypatch.setattr(trainer_module, "evaluate", sentences_alone_do_better)
+    data = {
+        "train": grouped(sentence_corpus(30), 6),
+        "dev": grouped(sentence_corpus(10, seed=1, start_id=500), 5),
+        "test": grouped(sentence_corpus(10, seed=2, start_id=900), 5),
+    }
+    config = TrainConfig(base_model=str(tiny_model_dir), epochs=1, learning_rate=5e-3)
+    events = list(train(config, data, tmp_path / "model"))
+    assert isinstance(events[-1], Done), events[-1]
+    _, alone, kept = context_verdict([e.message for e in events if isinstance(e, Log)])
+    assert (alone, kept) == (1.0, False)
+    saved = json.loads((tmp_path / "model" / "train_config.json").read_text("utf-8"))
+    assert (saved["context_tokens"], saved["chosen"]["context_tokens"]) == (64, 0)
+    assert Predictor(tmp_path / "model", device="cpu").context_tokens == 0
+    # Test is scored the way the model will predict: without context.
+    assert events[-1].metrics["test"]["f1"] == 1.0
+
+
+def test_without_groups_in_dev_there_is_nothing_to_compare(tmp_path, tiny_model_dir):
+    from core.training.trainer import train
+
+    data = {"train": sentence_corpus(30), "dev": sentence_corpus(10, seed=1, start_id=500)}
+    config = TrainConfig(base_model=str(tiny_model_dir), epochs=1, learning_rate=5e-3)
+    events = list(train(config, data, tmp_path / "model"))
+    notes = [e.message for e in events if isinstance(e, Log)]
+    assert not any(n.startswith("Document context") for n in notes)
+    saved = json.loads((tmp_path / "model" / "train_config.json").read_text("utf-8"))
+    assert saved["chosen"]["context_tokens"] == 64  # nothing showed it does worse
 
 
 def test_the_predictor_reads_a_group_in_context(tiny_trained_model, tmp_path) -> None:
@@ -179,6 +243,7 @@ def test_the_predictor_reads_a_group_in_context(tiny_trained_model, tmp_path) ->
     older = shutil.copytree(tiny_trained_model, tmp_path / "older")
     saved = json.loads((older / "train_config.json").read_text("utf-8"))
     del saved["context_tokens"]  # a model trained before there was context
+    del saved["chosen"]["context_tokens"]
     (older / "train_config.json").write_text(json.dumps(saved), "utf-8")
     alone = Predictor(older, device="cpu")
     assert alone.context_tokens == 0  # trained before context: unchanged

@@ -71,7 +71,10 @@ class Predictor:
             max_length = int(saved.get("max_length") or 512)
         max_length = min(max_length, getattr(model.config, "max_position_embeddings", 512))
         overlap = min(int(saved.get("window_overlap") or 64), max_length // 4)
-        context_tokens = int(saved.get("context_tokens") or 0)  # older runs: none
+        # The context a run chose for prediction (0 where dev F1 was better without it);
+        # else the context it trained with; older runs: none.
+        chosen = saved.get("chosen") if isinstance(saved.get("chosen"), dict) else {}
+        context_tokens = int(chosen.get("context_tokens", saved.get("context_tokens")) or 0)
         word_tokenizer = saved.get("word_tokenizer") or DEFAULT_TOKENIZER
         if word_tokenizer not in TOKENIZERS:  # a newer version's tokenizer: the default
             word_tokenizer = DEFAULT_TOKENIZER

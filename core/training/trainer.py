@@ -70,6 +70,7 @@ from core.training.loading import device_name, resolve_device, resolve_model_pat
 from core.training.modeling import build_model, freeze, make_optimizer, set_dropout
 from core.training.precision import choose_precision, detect_capabilities, set_attention
 from core.training.predict import Predictor
+from core.training.schedule import auto_epochs, auto_epochs_reason, lr_at
 
 EVENT_INTERVAL_S = 0.2  # step events at most 5 a second; eval/log/final events always go out
 
@@ -166,6 +167,9 @@ class _Run:
         self.notes: list[str] = []
         self.best_f1, self.best_epoch, self.stale = -1.0, 0, 0
         self.out_of_time = False  # the time budget (config.time_budget_s) is spent
+        #: Sub-tokens of context the saved model reads when it predicts (see
+        #: :meth:`choose_inference_context`).
+        self.inference_context = config.context_tokens
         self.best_dev: dict | None = None
 
     def events(self) -> Iterator[Event]:
@@ -478,6 +482,10 @@ class _Run:
         elif self.best_epoch != self.epoch and main:
             load_weights(self.raw_model, self.scratch)
         self.stop_if_asked()
+        if main and self.dev_ex and self.inference_context:
+            note = self.choose_inference_context()
+            if note:
+                yield Log(message=note)
         test = None
         if self.test_ex and main:
             test = summary(evaluate(self.predictor(), self.test_ex))
@@ -526,6 +534,8 @@ class _Run:
                 "reason": self.choice.reason,
                 "epochs": self.epochs,
                 "total_steps": self.total_steps,
+                # Context read when predicting: 0 where dev F1 was better without it.
+                "context_tokens": self.inference_context,
             },
         }
         (scratch / "train_config.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
@@ -535,7 +545,9 @@ class _Run:
         os.replace(scratch, self.output_dir)
 
     # -- small helpers --------------------------------------------------------------------
-    def predictor(self) -> Predictor:
+    def predictor(self, context_tokens: int | None = None) -> Predictor:
+        """The model in memory as a predictor; it reads :attr:`inference_context` sub-tokens
+        of context unless ``context_tokens`` says otherwise."""
         config = self.config
         return Predictor.from_model(
             self.raw_model,
@@ -544,7 +556,25 @@ class _Run:
             config.max_length,
             config.window_overlap,
             precision=self.choice.precision,
-            context_tokens=config.context_tokens,
+            context_tokens=self.inference_context if context_tokens is None else context_tokens,
+        )
+
+    def choose_inference_context(self) -> str | None:
+        """Keep document context for prediction only where dev F1 is not worse with it:
+        the best model is scored on dev once more, each sentence on its own. Returns the
+        log line (None where dev has no documents of several sentences)."""
+        if all(ex.get("group") is None for ex in self.dev_ex):
+            return None
+        with_context, tokens = self.best_f1, self.inference_context
+        without = evaluate(self.predictor(context_tokens=0), self.dev_ex)["f1"]
+        if without > with_context:
+            self.inference_context = 0
+            verdict = "context is left off when this model predicts"
+        else:
+            verdict = "context is kept when this model predicts"
+        return (
+            f"Document context: dev F1 {with_context:.4f} with {tokens} sub-tokens of "
+            f"context on each side, {without:.4f} with each sentence on its own; {verdict}."
         )
 
     def encode(self, words: list[list[str]], examples: list[dict]) -> list:
@@ -562,34 +592,6 @@ class _Run:
 
 
 # -- small pure helpers ----------------------------------------------------------------------
-
-
-def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
-    """Linear warmup to ``peak``, then linear decay to 0 at ``total_steps``."""
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
-    remaining = total_steps - step
-    return peak * max(0.0, remaining / max(1, total_steps - warmup_steps))
-
-
-def auto_epochs(steps_per_epoch: int, target_steps: int = 1000) -> int:
-    """Enough passes for ~``target_steps`` updates: 20 over a few hundred sentences, 3
-    over tens of thousands (early stopping ends a run sooner when dev F1 stalls)."""
-    return max(3, min(20, math.ceil(target_steps / max(1, steps_per_epoch))))
-
-
-def auto_epochs_reason(epochs: int, steps_per_epoch: int, target_steps: int = 1000) -> str:
-    """Why :func:`auto_epochs` chose ``epochs``, for the run log."""
-    if epochs == 20 and steps_per_epoch * epochs < target_steps:
-        why = "the most it takes"
-    elif epochs == 3 and steps_per_epoch * 3 >= target_steps:
-        why = "the fewest it takes, on data this large"
-    else:
-        why = f"about {target_steps} updates in all"
-    return (
-        f"Epochs: automatic, {epochs} ({steps_per_epoch} steps an epoch; {why}). Small data "
-        "gets more passes; early stopping on dev F1 ends the run sooner when it stalls."
-    )
 
 
 def _collate_counting(windows: list, pad_id: int, multiple: int) -> dict:
