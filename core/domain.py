@@ -32,6 +32,13 @@ TOKENIZERS = ("corpus", "basic")
 DEFAULT_TOKENIZER = "corpus"
 #: The default base model's name in a TrainConfig: the embedded all-MiniLM-L6-v2.
 DEFAULT_MODEL = "default"
+#: How a model's usefulness score of a ``new`` document is computed (``core.active``):
+#: uncertainty by MNLP, token entropy, BALD with MC dropout, or a seeded random draw.
+STRATEGIES = ("mnlp", "entropy", "bald", "random")
+#: The strategy of a project that has not chosen one.
+DEFAULT_STRATEGY = "mnlp"
+#: The orders of a document list: by id, or most useful first (the project's strategy).
+ORDERS = ("id", "useful")
 
 
 class DocumentFilter(TypedDict, total=False):
@@ -43,6 +50,7 @@ class DocumentFilter(TypedDict, total=False):
     label: str | None  # has a span of this label
     origin: str | None  # has a span of this origin (one of ORIGINS)
     search: str | None  # full-text: every word occurs
+    order: str | None  # one of ORDERS: "id" (the default) or "useful" (most useful first)
 
 
 class ReaderDocument(dict):

@@ -185,6 +185,33 @@ def m005_document_groups_and_settings(db: Database) -> None:
         db.conn.execute("INSERT INTO settings (key, value) VALUES ('tokenizer', 'basic')")
 
 
+def m006_scores(db: Database) -> None:
+    """Each ``new`` document's usefulness score per strategy, and its place in the order.
+
+    Scoring a large pool takes minutes, so the scores are kept: reopening a project keeps
+    its "most useful first" order, and only documents whose text or model changed are
+    scored again. ``model_key`` names the model that scored ("run-7", or a model folder
+    with its modification time); ``text_hash`` the text and tokens it read. ``rank`` is
+    the document's place in the order, with the diversity rules applied (so the order
+    is one indexed read, not a sort of every score).
+    """
+    db.executescript(
+        """
+        CREATE TABLE scores (
+            document_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            strategy TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+            model_key TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            score REAL NOT NULL,
+            rank INTEGER,
+            PRIMARY KEY (document_id, strategy)
+        );
+        CREATE INDEX scores_rank ON scores (strategy, rank);
+        """
+    )
+
+
 #: Applied in order; ``MIGRATIONS[n - 1]`` brings a project to schema version ``n``.
 MIGRATIONS: list[Callable[[Database], None]] = [
     m001_create_tables,
@@ -192,6 +219,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     m003_run_owner,
     m004_search_text_ranges,
     m005_document_groups_and_settings,
+    m006_scores,
 ]
 
 #: The schema version this code writes.

@@ -219,6 +219,7 @@ def test_list_documents_rows(project):
         "status": "new",
         "n_spans": 2,
         "n_model_spans": 0,
+        "score": None,
     }
     assert (rows[2]["n_spans"], rows[2]["n_model_spans"]) == (0, 1)
 

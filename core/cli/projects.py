@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     cmd = sub.add_parser(
         "settings",
-        help="show or change a project's settings (tokenizer)",
+        help="show or change a project's settings (tokenizer, strategy, retrain_every)",
         description="Without KEY: every setting. With KEY: its value. With VALUE: change it "
         "(the tokens already stored stay as they are; new text gets the new tokenizer).",
     )

@@ -15,6 +15,7 @@ The package holds one module per concern, and ``Project`` is their sum:
 - ``queries``: filtered lists, counts, search, statistics, splits;
 - ``examples``: training data;
 - ``runs``: training runs and their events;
+- ``scores``: usefulness scores of ``new`` documents and the "most useful first" order;
 - ``settings``: the project's choices, such as the tokenizer of new text;
 - ``values``: checks on the values callers hand in.
 """
@@ -31,6 +32,7 @@ from core.store.examples import Examples
 from core.store.labels import AUTO_SHORTCUTS, MAX_LABELS
 from core.store.queries import PREVIEW_CHARS, Queries
 from core.store.runs import Runs
+from core.store.scores import Scores
 from core.store.spans import Spans
 from core.store.values import MAX_LABEL_CHARS
 
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 
-class Project(Spans, Queries, Examples, Runs):
+class Project(Spans, Queries, Examples, Scores, Runs):
     """An open Spanlab project file. Create with ``create``/``open``/``open_or_create``."""
 
     @classmethod

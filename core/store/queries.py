@@ -1,7 +1,9 @@
 """Finding documents: filtered lists and counts, full-text search, statistics, splits.
 
-A list is one page in id order; filters combine. The SQL is chosen for a project of a
-million documents: a page stops after ``limit`` rows, counts come from indexes.
+A list is one page in id order, or with ``order="useful"`` most useful first: the
+documents ranked by the project's strategy (``Scores.rank_documents``) by rank, then the
+others by id. Filters combine. The SQL is chosen for a project of a million documents:
+a page stops after ``limit`` rows, counts come from indexes.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import random
 from typing import Any, Unpack
 
 from core import migrations
-from core.domain import ORIGINS, SPLITS, STATUSES, DocumentFilter
+from core.domain import ORDERS, ORIGINS, SPLITS, STATUSES, DocumentFilter
 from core.errors import ValidationError
 from core.store.connection import now
 from core.store.labels import Labels
+from core.store.settings import Settings
 from core.store.values import check_choice
 
 #: How much of a document's text a list shows.
@@ -22,9 +25,11 @@ PREVIEW_CHARS = 160
 # below it the matching ids are collected first (IN). Where the two cost the same for
 # a page of 100 out of a million documents.
 _COMMON_SPANS = 20000
+#: The rank of a document without one in the useful order: after every ranked one.
+_UNRANKED = 2**63 - 1
 
 
-class Queries(Labels):
+class Queries(Labels, Settings):
     """Lists, counts, search, statistics and the assignment of splits."""
 
     def list_documents(
@@ -36,23 +41,29 @@ class Queries(Labels):
         search: str | None = None,
         offset: int = 0,
         limit: int = 100,
+        order: str | None = None,
     ) -> list[dict]:
-        """One page of documents in id order: ``{id, preview, split, status, n_spans,
-        n_model_spans}`` (n_spans counts human spans, n_model_spans the model's).
+        """One page of documents: ``{id, preview, split, status, n_spans, n_model_spans,
+        score}`` (n_spans counts human spans, n_model_spans the model's; ``score`` is the
+        usefulness by the project's strategy, None when unscored).
 
         Filters combine: ``label`` keeps documents with a span of that label, ``origin``
         those with a span of that origin, ``search`` is full-text (all words must occur).
+        ``order`` is ``"id"`` (the default) or ``"useful"`` (most useful first).
         """
-        source, where, params, key = self._filter_sql(
-            status, split, label, origin, search, page=True
+        source, where, params, keys = self._filter_sql(
+            status, split, label, origin, search, page=True, order=order
         )
+        strategy = _literal(self.strategy())
         sql = (
             f"SELECT d.id, substr(d.text, 1, {PREVIEW_CHARS}) AS preview, d.split, d.status,"
             " (SELECT count(*) FROM spans s WHERE s.document_id = d.id"
             "  AND s.origin = 'human') AS n_spans,"
             " (SELECT count(*) FROM spans s WHERE s.document_id = d.id"
-            "  AND s.origin = 'model') AS n_model_spans"
-            f" FROM {source}{where} ORDER BY {key} LIMIT ? OFFSET ?"
+            "  AND s.origin = 'model') AS n_model_spans,"
+            " (SELECT sc.score FROM scores sc WHERE sc.document_id = d.id"
+            f"  AND sc.strategy = {strategy}) AS score"
+            f" FROM {source}{where} ORDER BY {', '.join(keys)} LIMIT ? OFFSET ?"
         )
         return self._rows(sql, [*params, max(0, int(limit)), max(0, int(offset))])
 
@@ -63,10 +74,14 @@ class Queries(Labels):
         label: str | None = None,
         origin: str | None = None,
         search: str | None = None,
+        order: str | None = None,
     ) -> int:
         """How many documents match the filters (kept apart from list_documents: a count
-        over a large project costs more than a page)."""
+        over a large project costs more than a page). ``order`` changes no count; it is
+        taken so that every call takes the same filters."""
         source, where, params, _ = self._filter_sql(status, split, label, origin, search)
+        if order is not None:
+            check_choice("order", order, ORDERS)
         return self._scalar(f"SELECT count(*) FROM {source}{where}", params)
 
     def document_ids(
@@ -76,26 +91,52 @@ class Queries(Labels):
         label: str | None = None,
         origin: str | None = None,
         search: str | None = None,
+        order: str | None = None,
     ) -> list[int]:
         """The ids of every document matching the filters, in list order."""
-        source, where, params, key = self._filter_sql(status, split, label, origin, search)
-        cursor = self._conn.execute(f"SELECT d.id FROM {source}{where} ORDER BY {key}", params)
+        source, where, params, keys = self._filter_sql(
+            status, split, label, origin, search, order=order
+        )
+        sql = f"SELECT d.id FROM {source}{where} ORDER BY {', '.join(keys)}"
+        cursor = self._conn.execute(sql, params)
         return [row[0] for row in cursor]
 
     def neighbour_document(
         self, doc_id: int, step: int = 1, **filters: Unpack[DocumentFilter]
     ) -> int | None:
         """The id ``step`` places after (or, negative, before) ``doc_id`` in the filtered
-        list; None past either end. ``doc_id`` itself need not match the filters."""
+        list; None past either end. ``doc_id`` itself need not match the filters, nor
+        have a rank in the useful order (then it stands among the unranked, by id)."""
         if step == 0:
             return doc_id
-        source, where, params, key = self._filter_sql(**filters, page=True)
-        comparison, order = (">", "ASC") if step > 0 else ("<", "DESC")
-        where = f"{where} AND {key} {comparison} ?" if where else f" WHERE {key} {comparison} ?"
+        source, where, params, keys = self._filter_sql(**filters, page=True)
+        comparison, direction = (">", "ASC") if step > 0 else ("<", "DESC")
+        place = [doc_id]
+        if len(keys) == 2:  # the useful order: (rank, id) past the document's own
+            place.insert(0, self._useful_place(doc_id, source, where, params))
+            if place[0] == 0:
+                place[1] = 0
+        after = f"({', '.join(keys)}) {comparison} ({', '.join('?' * len(keys))})"
+        ordering = ", ".join(f"{key} {direction}" for key in keys)
+        where = f"{where} AND {after}" if where else f" WHERE {after}"
         return self._scalar(
-            f"SELECT d.id FROM {source}{where} ORDER BY {key} {order} LIMIT 1 OFFSET ?",
-            [*params, doc_id, abs(step) - 1],
+            f"SELECT d.id FROM {source}{where} ORDER BY {ordering} LIMIT 1 OFFSET ?",
+            [*params, *place, abs(step) - 1],
         )
+
+    def _useful_place(self, doc_id: int, source: str, where: str, params: list[Any]) -> int:
+        """Where ``doc_id`` stands in the useful order: its rank; unranked, after every
+        ranked document when it is in the list, and before the first when it is not
+        (one just marked annotated, after a new ranking: next is the most useful)."""
+        rank = self._scalar(
+            "SELECT rank FROM scores WHERE document_id = ? AND strategy = ?",
+            [doc_id, self.strategy()],
+        )
+        if rank is not None:
+            return rank
+        listed = f"{where} AND d.id = ?" if where else " WHERE d.id = ?"
+        in_list = self._scalar(f"SELECT 1 FROM {source}{listed}", [*params, doc_id])
+        return _UNRANKED if in_list else 0
 
     def _filter_sql(
         self,
@@ -105,13 +146,16 @@ class Queries(Labels):
         origin: str | None = None,
         search: str | None = None,
         page: bool = False,
-    ) -> tuple[str, str, list[Any], str]:
-        """FROM clause, WHERE clause, parameters and the id column to order by.
+        order: str | None = None,
+    ) -> tuple[str, str, list[Any], list[str]]:
+        """FROM clause, WHERE clause, parameters and the columns to order by.
 
         ``page`` says the query stops after one page in id order: then a label or
         origin found on many documents is tested per document (EXISTS), which finds a
         page after a few hundred probes; a rare one, and every full count, collects
         the matching ids from the index first (IN), which costs what the matches cost.
+        The order is the id column, or for ``order="useful"`` two columns: the rank by
+        the project's strategy (unranked last) and the id.
         """
         source, key = "documents d", "d.id"
         clauses: list[str] = []
@@ -150,7 +194,15 @@ class Queries(Labels):
                 clauses.append("d.id IN (SELECT document_id FROM spans WHERE origin = ?)")
             params.append(origin)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return source, where, params, key
+        if order is not None:
+            check_choice("order", order, ORDERS)
+        if order != "useful":
+            return source, where, params, [key]
+        rank = (
+            "coalesce((SELECT sc.rank FROM scores sc WHERE sc.document_id = d.id"
+            f" AND sc.strategy = {_literal(self.strategy())}), {_UNRANKED})"
+        )
+        return source, where, params, [rank, key]
 
     def _common(self, condition: str, params: list[Any]) -> bool:
         """Whether at least _COMMON_SPANS spans meet ``condition`` (an indexed probe)."""
@@ -244,6 +296,12 @@ class Queries(Labels):
                 )
                 position += n
         return counts
+
+
+def _literal(strategy: str) -> str:
+    """A strategy as an SQL string literal (it is one of STRATEGIES, checked on reading,
+    so it can be written into a query that already takes positional parameters)."""
+    return "'" + strategy.replace("'", "''") + "'"
 
 
 def _split_counts(n: int, ratios: dict[str, float]) -> dict[str, int]:
