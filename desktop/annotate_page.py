@@ -1,10 +1,27 @@
-"""The Annotate tab: document list and labels on the left, the annotator beside them."""
+"""The Annotate tab: document list and labels on the left, the annotator beside them.
+
+Under the list's order box a small line says which model orders the documents and when
+it re-trains (see :mod:`desktop.active_loop`); its button opens the settings of the
+model in the loop.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGroupBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
+from core.domain import STRATEGIES
+from desktop.active_loop import RETRAIN_BUDGET_S, ActiveLoop
+from desktop.active_settings import ActiveSettingsDialog
 from desktop.annotator import Annotator
 from desktop.controller import ProjectController
 from desktop.document_list import DocumentList
@@ -24,9 +41,12 @@ class AnnotatePage(QSplitter):
 
     def __init__(self, controller: ProjectController, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
+        self.controller = controller
+        self.loop: ActiveLoop | None = None
         self.documents = DocumentList(controller)
         self.annotator = Annotator(controller)
         self.labels = LabelsPanel(controller)
+        self._build_loop_status()
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(_boxed("Documents", self.documents))
         side.addWidget(_boxed("Labels", self.labels))
@@ -42,8 +62,60 @@ class AnnotatePage(QSplitter):
         self.setChildrenCollapsible(False)
 
         self.annotator.set_filters_provider(self.documents.filters)
+        self.documents.order_changed.connect(lambda _order: self.annotator.restart_order())
         self.documents.document_activated.connect(self._open)
         self.annotator.document_opened.connect(self.documents.show_document)
+
+    def _build_loop_status(self) -> None:
+        #: Annotate ▸ Model in the loop…: the strategy and the re-train interval.
+        self.loop_settings_action = QAction("&Model in the loop…", self)
+        self.loop_settings_action.setToolTip(
+            "How 'most useful first' chooses documents, and when the model re-trains"
+        )
+        self.loop_settings_action.triggered.connect(self.ask_loop_settings)
+        self.loop_settings_action.setEnabled(False)
+        self.loop_status = QLabel("")
+        self.loop_status.setObjectName("loopStatus")
+        self.loop_status.setWordWrap(True)
+        self.loop_status.setTextFormat(Qt.TextFormat.PlainText)
+        self.loop_status.setStyleSheet("color: #5f6368;")
+        self.loop_button = QToolButton()
+        self.loop_button.setText("⚙")
+        self.loop_button.setToolTip(f"{self.loop_settings_action.toolTip()} (Annotate menu)")
+        self.loop_button.setAutoRaise(True)
+        self.loop_button.setEnabled(False)
+        self.loop_button.clicked.connect(self.loop_settings_action.trigger)
+        self.loop_settings_action.changed.connect(
+            lambda: self.loop_button.setEnabled(self.loop_settings_action.isEnabled())
+        )
+        self.loop_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.loop_status, 1)
+        row.addWidget(self.loop_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.documents.order_notes.addLayout(row)
+
+    def set_active_loop(self, loop: ActiveLoop) -> None:
+        """Show what the model in the loop does, and let the person set it up."""
+        self.loop = loop
+        loop.status_changed.connect(self.loop_status.setText)
+        self.loop_status.setText(loop.status)
+        self.loop_settings_action.setEnabled(True)
+
+    def ask_loop_settings(self) -> None:
+        """Annotate ▸ Model in the loop…: choose the strategy and the re-train interval."""
+        project, loop = self.controller.project, self.loop
+        if project is None or loop is None:
+            return
+        dialog = ActiveSettingsDialog(
+            STRATEGIES, loop.strategy(), project.retrain_every(), RETRAIN_BUDGET_S, self
+        )
+        if dialog.exec() != ActiveSettingsDialog.DialogCode.Accepted:
+            return
+        strategy, every = dialog.chosen()
+        if every != project.retrain_every():
+            loop.set_retrain_every(every)
+        loop.set_strategy(strategy)
 
     def _open(self, doc_id: int) -> None:
         if self.annotator.document_id != doc_id:

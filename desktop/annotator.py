@@ -61,6 +61,7 @@ class Annotator(QWidget):
         self.controller = controller
         self.doc: dict | None = None
         self._filters: Callable[[], dict[str, Any]] = dict
+        self._from_top = False  # the order changed: "next" starts at its first document
 
         self.title = QLabel("No document")
         self.title.setObjectName("documentTitle")
@@ -172,8 +173,13 @@ class Annotator(QWidget):
         return actions
 
     def set_filters_provider(self, provider: Callable[[], dict[str, Any]]) -> None:
-        """Where next / previous take their filters from (the document list)."""
+        """Where next / previous take their filters and order from (the document list)."""
         self._filters = provider
+
+    def restart_order(self) -> None:
+        """The list's order changed: the next document is the first one of the new order
+        (after choosing "most useful first", next serves the most useful document)."""
+        self._from_top = True
 
     # -- documents -----------------------------------------------------------------------
 
@@ -194,6 +200,7 @@ class Annotator(QWidget):
             self.controller.show_error(exc)
             return False
         self.doc = doc
+        self._from_top = False
         self.controller.current_document_id = doc_id
         self.view.set_document(doc["text"], doc["tokens"], spans)
         self._show_header()
@@ -219,12 +226,14 @@ class Annotator(QWidget):
         project = self.controller.project
         if project is None:
             return False
+        filters = self._filters()
         try:
-            if self.doc is None:
-                ids = project.document_ids(**self._filters())
+            if self.doc is None or (self._from_top and step > 0):
+                first = project.list_documents(**filters, limit=2)
+                ids = [row["id"] for row in first if row["id"] != self.document_id]
                 target = ids[0] if ids else None
             else:
-                target = project.neighbour_document(self.doc["id"], step, **self._filters())
+                target = project.neighbour_document(self.doc["id"], step, **filters)
         except Exception as exc:
             self.controller.show_error(exc)
             return False

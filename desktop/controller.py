@@ -37,6 +37,9 @@ Edits (each saved at once and undoable): :meth:`add_span`, :meth:`remove_span`,
 :meth:`delete_label` is confirmed by the user instead and clears the undo history. An
 edit that core refuses shows its message and returns None (or False / 0); nothing is
 raised to the caller.
+
+Not undoable, for the model in the loop (same refusals): :meth:`set_project_setting`,
+:meth:`save_scores`, :meth:`rank_documents`.
 """
 
 from __future__ import annotations
@@ -390,6 +393,39 @@ class ProjectController(QObject):
             return None
         self.documents_changed.emit()
         return doc_id
+
+    # -- project settings and acquisition scores -----------------------------------------
+
+    def set_project_setting(self, key: str, value: str) -> bool:
+        """Change one of the project's settings (not an undo step); False if refused."""
+        try:
+            with self._writing("the setting was not changed") as project:
+                project.set_setting(key, value)
+        except _Refused:
+            return False
+        return True
+
+    def save_scores(
+        self, strategy: str, model_key: str, run_id: int | None, rows: list[tuple[int, float, str]]
+    ) -> int | None:
+        """Store acquisition scores ``(doc_id, score, text_hash)`` made by a model on a
+        worker; how many were stored, or None when refused (shown)."""
+        try:
+            with self._writing("the scores were not stored") as project:
+                return project.save_scores(strategy, model_key, run_id, rows)
+        except _Refused:
+            return None
+
+    def rank_documents(self, strategy: str) -> int | None:
+        """Recompute the "most useful first" order from the stored scores and tell the
+        panels (``documents_changed``); how many documents are ranked, or None."""
+        try:
+            with self._writing("the order was not updated") as project:
+                ranked = project.rank_documents(strategy)
+        except _Refused:
+            return None
+        self.documents_changed.emit()
+        return ranked
 
     # -- label edits --------------------------------------------------------------------
 

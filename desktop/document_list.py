@@ -3,10 +3,16 @@
 The table model never counts or loads the whole project: it asks core for one page
 (``project.list_documents(offset, limit)``) when the view scrolls near the end
 (``canFetchMore`` / ``fetchMore``), so a project of a million documents opens at once.
+
+The order is document order or "most useful first" (the model's ranking, see
+``core.active``); next / previous in the annotator follow the list's filters and order.
+The choice is remembered per project.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -16,11 +22,12 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSettings,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QKeyEvent
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.domain import SPLITS, STATUSES
+from core.domain import ORDERS, SPLITS, STATUSES
 from core.errors import NotFoundError, SpanlabError
 from desktop.controller import ProjectController
 
@@ -41,6 +48,35 @@ PAGE_SIZE = 200
 PREVIEW_CHARS = 80
 #: The colour each document status is shown in (list rows and the annotator's badge).
 STATUS_COLOURS = {"new": "#8a8a8a", "annotated": "#2e7d32", "skipped": "#b26a00"}
+#: What each order of ``core.domain.ORDERS`` is called in the order box.
+ORDER_TEXTS = {"id": "Document order", "useful": "Most useful first"}
+USEFUL_SHORTCUT = "Ctrl+U"
+ORDERS_KEY = "document_orders"  # QSettings: JSON {project path: order}
+MAX_ORDERS = 50
+
+
+def remembered_order(project_path: str | Path) -> str:
+    """The order last chosen in a project ("id" when none was)."""
+    orders = _orders()
+    return orders.get(str(Path(project_path).resolve()), "id")
+
+
+def remember_order(project_path: str | Path, order: str) -> None:
+    """Remember the order chosen in a project (reopening it shows the same)."""
+    path = str(Path(project_path).resolve())
+    orders = {path: order, **{k: v for k, v in _orders().items() if k != path}}
+    QSettings().setValue(ORDERS_KEY, json.dumps(dict(list(orders.items())[:MAX_ORDERS])))
+
+
+def _orders() -> dict[str, str]:
+    try:
+        value = json.loads(str(QSettings().value(ORDERS_KEY, "{}")))
+    except ValueError:  # written by hand or by another version: start afresh
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if v in ORDERS}
+
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -48,7 +84,7 @@ Index = QModelIndex | QPersistentModelIndex
 class DocumentTableModel(QAbstractTableModel):
     """Rows of ``list_documents``, fetched a page at a time under the current filters."""
 
-    COLUMNS = ("#", "Text", "Status", "Split", "Entities")
+    COLUMNS = ("#", "Text", "Status", "Split", "Entities", "Useful")
 
     def __init__(self, controller: ProjectController, parent: Any = None) -> None:
         super().__init__(parent)
@@ -108,7 +144,8 @@ class DocumentTableModel(QAbstractTableModel):
             row = self.row_of(doc_id)
             if row is not None:
                 return row
-            if not self.canFetchMore() or (self._rows and self._rows[-1]["id"] > doc_id):
+            past = self._rows and self._rows[-1]["id"] > doc_id and "order" not in self._filters
+            if not self.canFetchMore() or past:  # in id order it cannot lie further down
                 return None
             self.fetchMore()
         return self.row_of(doc_id)
@@ -148,6 +185,7 @@ class DocumentTableModel(QAbstractTableModel):
         except NotFoundError:  # the document is gone: the next reload drops it
             return
         self._rows[i] = {
+            **self._rows[i],  # its score stays: a rescore reloads the whole list
             "id": doc_id,
             "preview": doc["text"][:PREVIEW_CHARS],
             "split": doc["split"],
@@ -189,13 +227,21 @@ class DocumentTableModel(QAbstractTableModel):
             if column == 4:
                 n, model = row["n_spans"], row["n_model_spans"]
                 return f"{n} (+{model})" if model else str(n)
+            if column == 5:
+                return "" if row["score"] is None else f"{row['score']:.3f}"
         elif role == Qt.ItemDataRole.ToolTipRole and column == 1:
             return row["preview"]
         elif role == Qt.ItemDataRole.ToolTipRole and column == 4:
             return f"{row['n_spans']} entities, {row['n_model_spans']} suggested by a model"
+        elif role == Qt.ItemDataRole.ToolTipRole and column == 5:
+            return (
+                "Not scored: the model scores documents with status new"
+                if row["score"] is None
+                else "How much the model expects to learn from this document (higher: sooner)"
+            )
         elif role == Qt.ItemDataRole.ForegroundRole and column == 2:
             return QColor(STATUS_COLOURS.get(row["status"], "#000000"))
-        elif role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 4):
+        elif role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 4, 5):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -208,6 +254,7 @@ class DocumentList(QWidget):
     """
 
     document_activated = Signal(int)
+    order_changed = Signal(str)  # the person chose another order ("id" / "useful")
 
     def __init__(self, controller: ProjectController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -218,6 +265,18 @@ class DocumentList(QWidget):
         self.status = self._combo("Any status", STATUSES)
         self.split = self._combo("Any split", SPLITS)
         self.label = self._combo("Any label", ())
+        self.order = QComboBox()
+        for value in ORDERS:
+            self.order.addItem(ORDER_TEXTS[value], value)
+        self.order.setToolTip(
+            "Most useful first: the documents the model expects to learn most from come "
+            f"first; next / previous follow this order ({USEFUL_SHORTCUT} switches)"
+        )
+        #: Annotate ▸ Most useful first: the same choice as the order box, with a key.
+        self.useful_action = QAction("Most &useful first", self, checkable=True)
+        self.useful_action.setShortcut(QKeySequence(USEFUL_SHORTCUT))
+        self.useful_action.setToolTip("Serve the documents the model finds most useful first")
+        self.addAction(self.useful_action)
         self.count = QLabel()
         self.count.setObjectName("documentCount")
 
@@ -243,6 +302,7 @@ class DocumentList(QWidget):
             (2, "annotated"),
             (3, "unassigned"),
             (4, "000 (+00)"),
+            (5, "Useful"),
         ):
             header.resizeSection(column, metrics.horizontalAdvance(sample) + 18)
 
@@ -250,10 +310,19 @@ class DocumentList(QWidget):
         filters.setContentsMargins(0, 0, 0, 0)
         for combo in (self.status, self.split, self.label):
             filters.addWidget(combo)
+        order_row = QHBoxLayout()
+        order_row.setContentsMargins(0, 0, 0, 0)
+        order_row.addWidget(QLabel("Order:"))
+        order_row.addWidget(self.order, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search)
         layout.addLayout(filters)
+        layout.addLayout(order_row)
+        #: Where the page puts what it says about the order (the model's status).
+        self.order_notes = QVBoxLayout()
+        self.order_notes.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.order_notes)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count)
 
@@ -268,6 +337,8 @@ class DocumentList(QWidget):
         self._moving_by_key = False  # the table's current row is being moved by a key
         for combo in (self.status, self.split, self.label):
             combo.currentIndexChanged.connect(self.apply_filters)
+        self.order.currentIndexChanged.connect(self._on_order_chosen)
+        self.useful_action.toggled.connect(lambda on: self.set_order("useful" if on else "id"))
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
 
         controller.set_selection_provider(self.selected_document_ids)
@@ -290,13 +361,34 @@ class DocumentList(QWidget):
     # -- filters -------------------------------------------------------------------------
 
     def filters(self) -> dict[str, Any]:
-        """The filters chosen in the bar (for next / previous document too)."""
-        return {
+        """The filters and order chosen in the bar (for next / previous document too);
+        ``order`` is given only when it is not document order."""
+        chosen = {
             "status": self.status.currentData(),
             "split": self.split.currentData(),
             "label": self.label.currentData(),
             "search": self.search.text().strip() or None,
         }
+        if self.order.currentData() != "id":
+            chosen["order"] = self.order.currentData()
+        return chosen
+
+    def set_order(self, order: str) -> None:
+        """Show the documents in this order ("id" or "useful"), as the order box does."""
+        index = self.order.findData(order)
+        if index < 0:
+            raise ValueError(f"unknown order {order!r}: one of {', '.join(ORDERS)}")
+        self.order.setCurrentIndex(index)
+
+    def _on_order_chosen(self, _index: int) -> None:
+        order = self.order.currentData()
+        self.useful_action.blockSignals(True)
+        self.useful_action.setChecked(order == "useful")
+        self.useful_action.blockSignals(False)
+        if self._controller.path is not None:
+            remember_order(self._controller.path, order)
+        self.apply_filters()
+        self.order_changed.emit(order)
 
     def reset_filters(self) -> None:
         """Clear the search and set every filter to "any" (the table is not reloaded)."""
@@ -345,8 +437,18 @@ class DocumentList(QWidget):
 
     def _on_project(self) -> None:
         self.reset_filters()
+        self._show_order(remembered_order(self._controller.path))
         self._fill_labels()
         self.apply_filters()
+
+    def _show_order(self, order: str) -> None:
+        """Set the order box and action without reloading (the caller reloads)."""
+        for widget in (self.order, self.useful_action):
+            widget.blockSignals(True)
+        self.order.setCurrentIndex(max(self.order.findData(order), 0))
+        self.useful_action.setChecked(self.order.currentData() == "useful")
+        for widget in (self.order, self.useful_action):
+            widget.blockSignals(False)
 
     # -- keys in the search box ----------------------------------------------------------
 

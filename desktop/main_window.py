@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from core.errors import NotFoundError
 from core.store import Project
 from desktop import about, first_start, recent
+from desktop.active_loop import ActiveLoop
 from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 from desktop.errors import ErrorReporter
@@ -57,6 +58,8 @@ class MainWindow(QMainWindow):
         self.train = TrainPanel(self.controller, self)
         self.results = ResultsPanel(self.controller, self)
         self.try_it = TryPanel(self.controller, self)
+        self.active_loop = ActiveLoop(self.controller, self.train.queue, self)
+        self.annotate.set_active_loop(self.active_loop)
         self.tabs.addTab(self.annotate, "Annotate")
         self.tabs.addTab(self.train, "Train")
         self.tabs.addTab(self.results, "Results")
@@ -120,6 +123,9 @@ class MainWindow(QMainWindow):
             for name in group:
                 annotate_menu.addAction(actions[name])
             annotate_menu.addSeparator()
+        annotate_menu.addAction(self.annotate.documents.useful_action)
+        annotate_menu.addAction(self.annotate.loop_settings_action)
+        annotate_menu.addSeparator()
         self._add(
             annotate_menu, "Find in documents", self._focus_search, QKeySequence.StandardKey.Find
         )
@@ -285,7 +291,7 @@ class MainWindow(QMainWindow):
             "<b>Span</b>: click it; a label key relabels it, Delete removes it, "
             "Enter accepts a model suggestion (dashed).<br>"
             "<b>Documents</b>: Ctrl+Right / Ctrl+Left next / previous; Ctrl+Return done "
-            "(annotated) and next; Ctrl+Shift+Right skip.<br>"
+            "(annotated) and next; Ctrl+Shift+Right skip; Ctrl+U most useful first.<br>"
             "<b>Undo</b>: Ctrl+Z, <b>redo</b>: Ctrl+Shift+Z. Every edit is saved at once.",
         )
 
@@ -341,6 +347,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         QSettings().setValue("main_window/geometry", self.saveGeometry())
+        self.active_loop.stop()
         self.train.shutdown()
         stop_all_workers()
         self.controller.close_project()

@@ -3,7 +3,8 @@
 A run's scores come from the store (the trainer evaluates dev and test at the end and
 the run row keeps them). Its errors are computed on a worker thread by evaluating the
 run's model on the split, when the tab is looked at, so the window never waits for a
-model.
+model. Beside the runs, the learning curve (dev F1 by annotated training documents)
+says whether more annotation still pays.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from core import scratch
 from core.errors import SpanlabError, ValidationError
 from desktop.controller import ProjectController
+from desktop.learning_curve import LearningCurve
 from desktop.metrics_table import METRIC_COLUMNS, Column, RowsTable, fmt_ratio, metric_rows
 from desktop.run_rows import error_rows, micro_f1, run_row, split_report
 from desktop.workers import start_worker
@@ -153,8 +155,14 @@ class ResultsPanel(QWidget):
         lower_layout.addLayout(bar)
         lower_layout.addWidget(tables, 3)
         lower_layout.addWidget(self.errors_table, 2)
+        self.learning_curve = LearningCurve(self)
+        upper = QSplitter(Qt.Orientation.Horizontal, self)
+        upper.addWidget(self.runs_table)
+        upper.addWidget(self.learning_curve)
+        upper.setStretchFactor(0, 3)
+        upper.setStretchFactor(1, 2)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
-        splitter.addWidget(self.runs_table)
+        splitter.addWidget(upper)
         splitter.addWidget(lower)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
@@ -178,6 +186,7 @@ class ResultsPanel(QWidget):
         selected = self.selected_run_id()
         runs = project.runs() if project is not None else []
         self.runs_table.set_rows([run_row(r) for r in runs])
+        self.learning_curve.set_runs(runs)
         rows = self.runs_table.visible_rows()
         done = [r["id"] for r in runs if r["status"] == "done"]
         latest_done = done[0] if done else None
