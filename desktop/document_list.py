@@ -48,6 +48,8 @@ PAGE_SIZE = 200
 PREVIEW_CHARS = 80
 #: The colour each document status is shown in (list rows and the annotator's badge).
 STATUS_COLOURS = {"new": "#8a8a8a", "annotated": "#2e7d32", "skipped": "#b26a00"}
+#: The column of the usefulness score (shown in the "most useful first" order only).
+USEFUL_COLUMN = 5
 #: What each order of ``core.domain.ORDERS`` is called in the order box.
 ORDER_TEXTS = {"id": "Document order", "useful": "Most useful first"}
 USEFUL_SHORTCUT = "Ctrl+U"
@@ -305,6 +307,8 @@ class DocumentList(QWidget):
             (5, "Useful"),
         ):
             header.resizeSection(column, metrics.horizontalAdvance(sample) + 18)
+        # The score column is shown in the order it explains, leaving the text its room.
+        self.table.setColumnHidden(USEFUL_COLUMN, True)
 
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
@@ -385,6 +389,7 @@ class DocumentList(QWidget):
         self.useful_action.blockSignals(True)
         self.useful_action.setChecked(order == "useful")
         self.useful_action.blockSignals(False)
+        self.table.setColumnHidden(USEFUL_COLUMN, order != "useful")
         if self._controller.path is not None:
             remember_order(self._controller.path, order)
         self.apply_filters()

@@ -162,8 +162,11 @@ def test_most_useful_first_from_the_menu_then_next_opens_the_top_document(
 
     action = menu_action(window, "Most useful first")
     assert action.isCheckable() and not action.isChecked()
+    table = window.annotate.documents.table
+    assert table.isColumnHidden(5)  # no score column in document order
     action.trigger()
     assert window.annotate.documents.order.currentData() == "useful"
+    assert not table.isColumnHidden(5)
     press(window, qtbot, Qt.Key.Key_Right)  # Ctrl+Right: next document
     assert annotator.document_id == expected[0]
     press(window, qtbot, Qt.Key.Key_Right)
