@@ -37,6 +37,9 @@ DEFAULT_MODEL = "default"
 STRATEGIES = ("mnlp", "entropy", "bald", "random")
 #: The strategy of a project that has not chosen one.
 DEFAULT_STRATEGY = "mnlp"
+#: The splits whose ``new`` documents a model chooses from (the pool): what is chosen is
+#: annotated to train on; dev and test stay a sample no model picked.
+POOL_SPLITS = ("train", "unassigned")
 #: The orders of a document list: by id, or most useful first (the project's strategy).
 ORDERS = ("id", "useful")
 

@@ -253,7 +253,13 @@ class Annotator(QWidget):
     def _mark_and_next(self, status: str) -> None:
         if self.doc is None:
             return
-        if self.controller.set_status(self.doc["id"], status):
+        doc_id = self.doc["id"]
+        if status == "annotated" and self._filters().get("order") == "useful":
+            # Served by the model to train on: an unassigned document goes to train.
+            done = self.controller.mark_annotated_for_training(doc_id)
+        else:
+            done = self.controller.set_status(doc_id, status)
+        if done:
             self.go(+1)
 
     # -- span edits ----------------------------------------------------------------------

@@ -350,6 +350,23 @@ class ProjectController(QObject):
         """Mark a document new / annotated / skipped; False if the edit was refused."""
         return self._set_field(doc_id, "status", status)
 
+    def mark_annotated_for_training(self, doc_id: int) -> bool:
+        """Mark a document annotated and, if it has no split yet, put it in train: one
+        undoable edit (a document a model chose is annotated to train on)."""
+        try:
+            with self._reading() as project:
+                split = project.get_document(doc_id)["split"]
+        except _Refused:
+            return False
+        if split != "unassigned":
+            return self.set_status(doc_id, "annotated")
+        self.undo_stack.beginMacro("Mark annotated, into train")
+        try:
+            done = self.set_split(doc_id, "train") and self.set_status(doc_id, "annotated")
+        finally:
+            self.undo_stack.endMacro()
+        return done
+
     def set_split(self, doc_id: int, split: str) -> bool:
         """Put a document in train / dev / test / unassigned; False if refused."""
         return self._set_field(doc_id, "split", split)

@@ -112,6 +112,7 @@ def test_an_empty_pool_is_said_so(project: Project) -> None:
     result = spanlab("next", str(project))
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (
-        "spanlab: error: No documents with status new: nothing to choose from. Import more "
-        "text or mark documents new.\n"
+        "spanlab: error: No documents with status new in the train or unassigned split: "
+        "nothing to choose from. Import more text or mark documents new (dev and test "
+        "documents are not chosen by a model).\n"
     )

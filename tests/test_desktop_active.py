@@ -196,6 +196,31 @@ def test_done_and_next_follows_the_rank(window, qtbot, tmp_path) -> None:
         assert annotator.document_id == expected[i + 1]
 
 
+def test_a_chosen_document_without_a_split_is_annotated_into_train(window, qtbot, tmp_path) -> None:
+    project = active_project(tmp_path)
+    expected = useful_order(project)
+    project.set_split(expected[0], "unassigned")  # imported, no split given yet
+    open_project(window, qtbot, project)
+    assert useful_order(project) == expected  # unassigned documents are in the pool too
+    annotator = window.annotate.annotator
+    menu_action(window, "Most useful first").trigger()
+    press(window, qtbot, Qt.Key.Key_Right)
+    assert annotator.document_id == expected[0]
+    press(window, qtbot, Qt.Key.Key_Return)  # Ctrl+Return: done, next
+    doc = project.get_document(expected[0])
+    assert (doc["status"], doc["split"]) == ("annotated", "train")
+    assert annotator.document_id == expected[1]
+    press(window, qtbot, Qt.Key.Key_Z)  # Ctrl+Z: one edit, both undone
+    doc = project.get_document(expected[0])
+    assert (doc["status"], doc["split"]) == ("new", "unassigned")
+    # In document order, done is done: the split stays as it is.
+    window.annotate.documents.set_order("id")
+    annotator.open_document(expected[0])
+    press(window, qtbot, Qt.Key.Key_Return)
+    doc = project.get_document(expected[0])
+    assert (doc["status"], doc["split"]) == ("annotated", "unassigned")
+
+
 def test_the_order_is_remembered_per_project(window, qtbot, tmp_path) -> None:
     project = active_project(tmp_path)
     path = project.path

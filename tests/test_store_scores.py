@@ -47,6 +47,18 @@ def test_documents_to_score_are_the_new_ones_with_their_words(project: Project) 
     assert len({d["text_hash"] for d in docs}) == 4
 
 
+def test_the_pool_leaves_dev_and_test_to_chance(project: Project) -> None:
+    # A model chooses training data: dev and test documents are never served by it.
+    project.set_split([1], "dev")
+    project.set_split([2], "test")
+    project.set_split([3], "train")
+    assert project.pool_size() == 2
+    assert [d["id"] for d in project.documents_to_score("mnlp", "run-1")] == [3, 4]
+    score_all(project, {3: 0.2, 4: 0.9})
+    assert [d["id"] for d in project.ranked_documents("mnlp")] == [4, 3]
+    assert project.document_ids(order="useful")[:2] == [4, 3]
+
+
 def test_only_what_changed_is_scored_again(project: Project) -> None:
     assert score_all(project, {1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}) == 4
     assert project.documents_to_score("mnlp", "run-1") == []

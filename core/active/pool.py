@@ -27,7 +27,9 @@ NO_RUN_MESSAGE = (
 )
 #: Said when there is nothing to choose from.
 EMPTY_POOL_MESSAGE = (
-    "No documents with status new: nothing to choose from. Import more text or mark documents new."
+    "No documents with status new in the train or unassigned split: nothing to choose "
+    "from. Import more text or mark documents new (dev and test documents are not chosen "
+    "by a model)."
 )
 _RUN_ID = re.compile(r"(?:run-)?(\d+)")
 
@@ -148,7 +150,7 @@ def _are(names: Sequence[str]) -> str:
 
 def require_pool(project: Project) -> int:
     """How many ``new`` documents there are; ValidationError when there are none."""
-    total = project.count_documents(status="new")
+    total = project.pool_size()
     if not total:
         raise ValidationError(EMPTY_POOL_MESSAGE)
     return total
@@ -175,7 +177,7 @@ def score_pool(
     stop = should_stop or (lambda: False)
     choice = resolve_model(project, model)
     docs = project.documents_to_score(strategy, choice.model_key)
-    total = project.count_documents(status="new")
+    total = project.pool_size()
     if scorer is None and docs:
         scorer = PoolScorer.from_folder(choice.folder)
     labels = scorer.labels if scorer is not None else model_labels(choice.folder)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from core.active.order import diverse_order
-from core.domain import STRATEGIES
+from core.domain import POOL_SPLITS, STRATEGIES
 from core.errors import ValidationError
 from core.store.runs import Runs
 from core.store.settings import Settings
@@ -25,6 +25,8 @@ from core.store.values import check_choice
 
 #: Ids per ``IN (...)`` list (well under SQLite's limit on parameters).
 _IDS_PER_QUERY = 500
+#: The SQL condition of a pool document (``new``, in a pool split), on ``documents d``.
+POOL = "d.status = 'new' AND d.split IN ({})".format(", ".join(f"'{s}'" for s in POOL_SPLITS))
 
 
 def run_model_key(run_id: int) -> str:
@@ -42,7 +44,8 @@ def text_hash(text: str, tokens_json: str) -> str:
 
 
 class Scores(Runs, Settings):
-    """Storing acquisition scores and ranking the pool of ``new`` documents by them."""
+    """Storing acquisition scores and ranking the pool by them: the ``new`` documents of
+    the train and unassigned splits (dev and test stay a sample no model chose)."""
 
     def documents_to_score(self, strategy: str, model_key: str) -> list[dict]:
         """The ``new`` documents whose ``strategy`` score is missing, or was made by
@@ -110,7 +113,7 @@ class Scores(Runs, Settings):
         rows = self._rows(
             'SELECT d.id, s.score, d.text, d.group_key AS "group" FROM scores s'
             " JOIN documents d ON d.id = s.document_id"
-            " WHERE s.strategy = ? AND d.status = 'new'",
+            f" WHERE s.strategy = ? AND {POOL}",
             [strategy],
         )
         order = diverse_order(rows)
@@ -131,7 +134,7 @@ class Scores(Runs, Settings):
         return self._rows(
             "SELECT d.id, s.score, d.text, s.rank FROM scores s INDEXED BY scores_rank"
             " JOIN documents d ON d.id = s.document_id"
-            " WHERE s.strategy = ? AND s.rank IS NOT NULL AND d.status = 'new'"
+            f" WHERE s.strategy = ? AND s.rank IS NOT NULL AND {POOL}"
             " ORDER BY s.rank LIMIT ?",
             [strategy, max(0, int(limit))],
         )
@@ -185,6 +188,11 @@ class Scores(Runs, Settings):
         return self._conn.execute(
             "SELECT d.id, d.text, d.tokens, d.group_key, s.model_key, s.text_hash"
             " FROM documents d LEFT JOIN scores s ON s.document_id = d.id AND s.strategy = ?"
-            " WHERE d.status = 'new' ORDER BY d.id",
+            f" WHERE {POOL} ORDER BY d.id",
             [strategy],
         )
+
+    def pool_size(self) -> int:
+        """How many documents a model chooses from: ``new`` ones in a pool split
+        (``core.domain.POOL_SPLITS``; dev and test are not chosen by a model)."""
+        return self._scalar(f"SELECT count(*) FROM documents d WHERE {POOL}")
