@@ -99,8 +99,16 @@ class AnnotatePage(QSplitter):
         """Show what the model in the loop does, and let the person set it up."""
         self.loop = loop
         loop.status_changed.connect(self.loop_status.setText)
+        loop.scoring_finished.connect(self._on_new_ranking)
         self.loop_status.setText(loop.status)
         self.loop_settings_action.setEnabled(True)
+
+    def _on_new_ranking(self, _scored: int) -> None:
+        """The pool was ranked again: in the useful order, next serves the new top."""
+        if self.documents.filters().get("order") == "useful":
+            self.annotator.restart_order()
+        if self.annotator.document_id is not None:  # keep the open document marked in the list
+            self.documents.show_document(self.annotator.document_id)
 
     def ask_loop_settings(self) -> None:
         """Annotate ▸ Model in the loop…: choose the strategy and the re-train interval."""

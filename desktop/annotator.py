@@ -254,13 +254,18 @@ class Annotator(QWidget):
         if self.doc is None:
             return
         doc_id = self.doc["id"]
+        moved = False
         if status == "annotated" and self._filters().get("order") == "useful":
             # Served by the model to train on: an unassigned document goes to train.
+            moved = self.doc.get("split") == "unassigned"
             done = self.controller.mark_annotated_for_training(doc_id)
         else:
             done = self.controller.set_status(doc_id, status)
-        if done:
-            self.go(+1)
+        if done and self.go(+1) and moved:
+            self.hint.setText(
+                f"Document {doc_id} went to the train split: a document the model chose is "
+                "annotated to train on (Ctrl+Z undoes both)."
+            )
 
     # -- span edits ----------------------------------------------------------------------
 

@@ -230,7 +230,7 @@ class DocumentTableModel(QAbstractTableModel):
                 n, model = row["n_spans"], row["n_model_spans"]
                 return f"{n} (+{model})" if model else str(n)
             if column == 5:
-                return "" if row["score"] is None else f"{row['score']:.3f}"
+                return "" if row["score"] is None else f"{row['score']:.3g}"
         elif role == Qt.ItemDataRole.ToolTipRole and column == 1:
             return row["preview"]
         elif role == Qt.ItemDataRole.ToolTipRole and column == 4:
@@ -452,6 +452,7 @@ class DocumentList(QWidget):
             widget.blockSignals(True)
         self.order.setCurrentIndex(max(self.order.findData(order), 0))
         self.useful_action.setChecked(self.order.currentData() == "useful")
+        self.table.setColumnHidden(USEFUL_COLUMN, self.order.currentData() != "useful")
         for widget in (self.order, self.useful_action):
             widget.blockSignals(False)
 

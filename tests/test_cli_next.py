@@ -116,3 +116,9 @@ def test_an_empty_pool_is_said_so(project: Project) -> None:
         "nothing to choose from. Import more text or mark documents new (dev and test "
         "documents are not chosen by a model).\n"
     )
+
+
+def test_asking_for_no_documents_is_refused(tmp_path: Path) -> None:
+    result = spanlab("next", str(tmp_path / "p.spanlab"), "--n", "0")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == ("spanlab: error: --n 0: ask for at least 1 document (e.g. --n 10).\n")

@@ -177,7 +177,7 @@ def test_most_useful_first_from_the_menu_then_next_opens_the_top_document(
     assert shown == expected
     assert model.headerData(5, Qt.Orientation.Horizontal) == "Useful"
     top = project.get_document(expected[0])
-    assert model.data(model.index(0, 5)) == f"{fake_score(top):.3f}"
+    assert model.data(model.index(0, 5)) == f"{fake_score(top):.3g}"
     assert model.data(model.index(len(expected), 5)) == ""  # annotated: not scored
 
 
@@ -210,6 +210,7 @@ def test_a_chosen_document_without_a_split_is_annotated_into_train(window, qtbot
     doc = project.get_document(expected[0])
     assert (doc["status"], doc["split"]) == ("annotated", "train")
     assert annotator.document_id == expected[1]
+    assert f"Document {expected[0]} went to the train split" in annotator.hint.text()
     press(window, qtbot, Qt.Key.Key_Z)  # Ctrl+Z: one edit, both undone
     doc = project.get_document(expected[0])
     assert (doc["status"], doc["split"]) == ("new", "unassigned")
@@ -219,6 +220,49 @@ def test_a_chosen_document_without_a_split_is_annotated_into_train(window, qtbot
     press(window, qtbot, Qt.Key.Key_Return)
     doc = project.get_document(expected[0])
     assert (doc["status"], doc["split"]) == ("annotated", "unassigned")
+
+
+def test_after_a_new_ranking_next_serves_its_top_document(
+    window, qtbot, tmp_path, monkeypatch
+) -> None:
+    project = active_project(tmp_path)
+    open_project(window, qtbot, project)
+    annotator = window.annotate.annotator
+    menu_action(window, "Most useful first").trigger()
+    expected = useful_order(project)
+    press(window, qtbot, Qt.Key.Key_Right)
+    press(window, qtbot, Qt.Key.Key_Return)  # done, next: the second most useful
+    assert annotator.document_id == expected[1]
+    # A new model turns the order round: what was least useful is now the top.
+    turned = {doc_id: float(k) for k, doc_id in enumerate(expected)}
+    monkeypatch.setattr(
+        FakeScorer, "score", lambda self, docs, *a, **k: [turned[d["id"]] for d in docs]
+    )
+    add_finished_run(project, tmp_path / "models" / "run-2")
+    with qtbot.waitSignal(window.active_loop.scoring_finished, timeout=TIMEOUT):
+        window.active_loop.rescore()
+    ranked = [d["id"] for d in project.ranked_documents(project.strategy(), limit=3)]
+    top = next(i for i in ranked if i != annotator.document_id)
+    assert top != expected[2]  # in the old order, the next one down
+    press(window, qtbot, Qt.Key.Key_Right)
+    assert annotator.document_id == top
+    # The list keeps the open document marked.
+    view = window.annotate.documents.table
+    assert view.model().document_id(view.currentIndex().row()) == top
+
+
+def test_reopening_in_the_useful_order_shows_the_scores(window, qtbot, tmp_path) -> None:
+    project = active_project(tmp_path)
+    open_project(window, qtbot, project)
+    menu_action(window, "Most useful first").trigger()
+    path = project.path
+    window.controller.close_project()
+    window.annotate.documents.set_order("id")  # as a new window starts (not remembered)
+    assert window.annotate.documents.table.isColumnHidden(5)
+    open_project(window, qtbot, Project.open(path), scores=False)  # scores are stored
+    documents = window.annotate.documents
+    assert documents.order.currentData() == "useful"
+    assert not documents.table.isColumnHidden(5)
 
 
 def test_the_order_is_remembered_per_project(window, qtbot, tmp_path) -> None:

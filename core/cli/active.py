@@ -13,6 +13,7 @@ import sys
 from core.cli.common import number, open_project, quiet_transformers
 from core.cli.progress import ProgressPrinter
 from core.domain import STRATEGIES
+from core.errors import ValidationError
 
 #: How much of a document's text the table shows.
 TEXT_CHARS = 70
@@ -45,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_next(args: argparse.Namespace) -> int:
     from core.active.pool import next_documents, require_pool, score_pool
 
+    if args.n < 1:
+        raise ValidationError(f"--n {args.n}: ask for at least 1 document (e.g. --n 10).")
     quiet_transformers()
     printer = ProgressPrinter(sys.stderr)
     show = printer.counter("Scoring", "documents")

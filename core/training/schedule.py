@@ -28,6 +28,6 @@ def auto_epochs_reason(epochs: int, steps_per_epoch: int, target_steps: int = 10
     else:
         why = f"about {target_steps} updates in all"
     return (
-        f"Epochs: automatic, {epochs} ({steps_per_epoch} steps an epoch; {why}). Small data "
+        f"Epochs: automatic, {epochs} ({steps_per_epoch} step{'s' if steps_per_epoch != 1 else ''} an epoch; {why}). Small data "
         "gets more passes; early stopping on dev F1 ends the run sooner when it stalls."
     )

@@ -468,8 +468,8 @@ class _Run:
         if patience and self.stale >= patience and epoch < self.epochs:
             if self.main:
                 yield Log(
-                    message=f"Early stop after epoch {epoch}: dev F1 has not improved for "
-                    f"{self.stale} epochs (best {self.best_f1:.3f} at epoch {self.best_epoch})."
+                    message=f"Early stop after epoch {epoch}: dev F1 has not improved since "
+                    f"epoch {self.best_epoch} (best {self.best_f1:.3f})."
                 )
             return True
         return False
