@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from core.domain import DEFAULT_MODEL
 from core.errors import ValidationError
-from core.training.config import DEVICES, OPTIMIZERS, PRECISIONS, TrainConfig
+from core.training.config import DEVICES, METHODS, OPTIMIZERS, PRECISIONS, TrainConfig
 
 DEFAULT_MODEL_TEXT = "all-MiniLM-L6-v2 (embedded)"
 
@@ -65,6 +65,10 @@ FIELD_LABELS = {
     "context_tokens": "Document context (sub-words)",
     "warm_start": "Warm start from",
     "time_budget_s": "Time budget (seconds)",
+    "method": "Training method",
+    "lora_r": "LoRA rank",
+    "lora_alpha": "LoRA alpha",
+    "lora_dropout": "LoRA dropout",
 }
 
 
@@ -73,6 +77,7 @@ CHOICES: dict[str, tuple[tuple, bool]] = {
     "optimizer": (OPTIMIZERS, False),
     "device": (DEVICES, False),
     "precision": (PRECISIONS, False),
+    "method": (METHODS, False),
     "freeze": (("none", "embeddings", "head", "top-2", "top-4"), True),
 }
 
@@ -102,6 +107,12 @@ HELP = {
     "device": "auto uses the GPU when there is one",
     "precision": "auto: bf16 on a GPU or a CPU that has it natively, else fp32; no: fp32",
     "time_budget_s": "Stop training after this many seconds; the best epoch so far is kept",
+    "method": "full: every weight trains; lora: small adapters on the attention layers and "
+    "the head train (faster; wants a higher learning rate, e.g. 2e-3); the saved model is "
+    "a plain merged folder, the adapter is saved beside it",
+    "lora_r": "Rank of the LoRA adapters (method lora)",
+    "lora_alpha": "Scale of the LoRA adapters (method lora)",
+    "lora_dropout": "Dropout inside the LoRA adapters (method lora)",
 }
 
 

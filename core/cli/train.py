@@ -18,13 +18,18 @@ from typing import Any, TextIO
 from core.cli.common import open_project, quiet_transformers
 from core.cli.progress import ProgressPrinter
 from core.errors import TrainingError
-from core.training.config import DEVICES, OPTIMIZERS, PRECISIONS, TrainConfig
+from core.training.config import DEVICES, METHODS, OPTIMIZERS, PRECISIONS, TrainConfig
 from core.training.events import Cancelled, Done, Event, Failed
 
 # Short spellings for the most used settings; every other TrainConfig field is
 # --field-name.
 ALIASES = {"learning_rate": ["--lr"]}
-CHOICES = {"device": DEVICES, "precision": PRECISIONS, "optimizer": OPTIMIZERS}
+CHOICES = {
+    "device": DEVICES,
+    "precision": PRECISIONS,
+    "optimizer": OPTIMIZERS,
+    "method": METHODS,
+}
 
 #: Signals that end a run as Ctrl+C does: the terminal closing (SIGHUP) and a polite
 #: kill (SIGTERM, what `kill`, systemd and most schedulers send first).

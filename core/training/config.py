@@ -13,6 +13,7 @@ from core.errors import TrainingError
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "sgd")
+METHODS = ("full", "lora")
 _FREEZE = re.compile(r"^(none|embeddings|head|top-[0-9]+)$")
 
 
@@ -44,6 +45,12 @@ class TrainConfig:
     # side of a sentence; only the sentence is labelled and scored. 0 = off.
     context_tokens: int = 64
     freeze: str = "none"  # none | embeddings | top-N (train only the top N layers) | head
+    # full: every weight not frozen trains; lora: low-rank adapters on the attention's
+    # query and value, the head trained in full, saved merged (see core.training.lora).
+    method: str = "full"
+    lora_r: int = 8  # rank of the LoRA adapters
+    lora_alpha: int = 16  # LoRA scaling: the adapters' update is multiplied by alpha / r
+    lora_dropout: float = 0.1  # dropout on the adapters' input
     patience: int = 3  # epochs without a better dev F1 (counted in the second half of the plan) before stopping; 0 = never
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = (
@@ -90,6 +97,16 @@ class TrainConfig:
             (
                 bool(_FREEZE.match(self.freeze)),
                 "freeze must be none, embeddings, head or top-N (e.g. top-2)",
+            ),
+            (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+            (self.lora_r >= 1, "LoRA rank (lora_r) must be at least 1"),
+            (self.lora_alpha > 0, "LoRA alpha must be above 0"),
+            (0 <= self.lora_dropout < 1, "LoRA dropout must be between 0 and 1"),
+            (
+                self.method != "lora" or self.freeze != "head",
+                "freeze 'head' trains the classification head alone, which leaves nothing "
+                "for LoRA to adapt: with method lora choose freeze none (or top-N to adapt "
+                "only the top N layers), or use method full",
             ),
             (
                 self.context_tokens >= 0,

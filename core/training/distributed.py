@@ -16,6 +16,7 @@ import torch
 from core.errors import TrainingError
 from core.training.config import TrainConfig
 from core.training.loading import resolve_device
+from core.training.lora import is_lora, load_lora_weights, save_lora
 
 
 def from_main_process(value: Any, config: TrainConfig) -> Any:
@@ -57,10 +58,14 @@ def stop_requested(accelerator: Any, should_stop: Callable[[], bool]) -> bool:
 
 
 def save_model(accelerator: Any, model: Any, tokenizer: Any, folder: Path) -> None:
-    """Write model (safetensors) and tokenizer into the scratch folder."""
+    """Write model (safetensors) and tokenizer into the scratch folder; a LoRA model is
+    written merged, with its adapter beside it (see ``core.training.lora``)."""
     if accelerator.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(folder)
+        if is_lora(model):
+            save_lora(model, folder)
+        else:
+            model.save_pretrained(folder)
         if not (folder / "tokenizer_config.json").exists():
             tokenizer.save_pretrained(folder)
     accelerator.wait_for_everyone()
@@ -69,6 +74,10 @@ def save_model(accelerator: Any, model: Any, tokenizer: Any, folder: Path) -> No
 def load_weights(model: Any, folder: Path) -> None:
     """Bring back the best epoch's weights (saved by :func:`save_model`)."""
     from safetensors.torch import load_file
+
+    if is_lora(model):
+        load_lora_weights(model, folder)
+        return
 
     state = load_file(
         str(folder / "model.safetensors"), device=str(next(model.parameters()).device)

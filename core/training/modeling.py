@@ -1,5 +1,5 @@
 """The model side of a run: a token-classification head for our tags, warm starts that
-merge labels, dropout, layer freezing and the optimizer."""
+merge labels, dropout, layer freezing or LoRA adapters, and the optimizer."""
 
 from __future__ import annotations
 
@@ -97,6 +97,19 @@ def set_dropout(model: Any, p: float | None) -> None:
     ):
         if hasattr(model.config, key):
             setattr(model.config, key, p)
+
+
+def adapt(model: Any, config: TrainConfig) -> tuple[Any, list[str]]:
+    """The model to train and the notes for the log: dropout set, then the layers frozen
+    (method ``full``) or LoRA adapters put in (method ``lora``, see ``core.training.lora``;
+    the returned model is then a peft model wrapping ``model``)."""
+    set_dropout(model, config.dropout)
+    if config.method == "lora":
+        from core.training.lora import apply_lora
+
+        model, note = apply_lora(model, config, _layers(model))
+        return model, [note]
+    return model, freeze(model, config.freeze)
 
 
 def freeze(model: Any, how: str) -> list[str]:

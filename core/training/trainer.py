@@ -67,7 +67,7 @@ from core.training.events import (
     Step,
 )
 from core.training.loading import device_name, resolve_device, resolve_model_path
-from core.training.modeling import build_model, freeze, make_optimizer, set_dropout
+from core.training.modeling import adapt, build_model, make_optimizer
 from core.training.precision import choose_precision, detect_capabilities, set_attention
 from core.training.predict import Predictor
 from core.training.schedule import auto_epochs, auto_epochs_reason, lr_at
@@ -238,8 +238,8 @@ class _Run:
             self.source, self.labels, warm=bool(config.warm_start)
         )
         self.notes += model_notes
-        set_dropout(model, config.dropout)
-        self.notes += freeze(model, config.freeze)
+        model, notes = adapt(model, config)  # dropout, then freezing or LoRA adapters
+        self.notes += notes
         self.attention = set_attention(model, self.choice.attention)
         precision = "fp32" if self.choice.precision == "no" else self.choice.precision
         note = f"Precision {precision}, attention {self.attention}: {self.choice.reason}."
