@@ -212,6 +212,22 @@ def m006_scores(db: Database) -> None:
     )
 
 
+def m007_run_study(db: Database) -> None:
+    """The study and trial number of a run that a hyper-parameter search made.
+
+    A search's trials are ordinary runs; ``study`` names the Optuna study (its storage
+    holds the rest) and ``trial`` the trial's number in it. A run trained with a study's
+    best settings carries the study and no trial. NULL for every other run.
+    """
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN study TEXT;
+        ALTER TABLE runs ADD COLUMN trial INTEGER;
+        CREATE INDEX runs_study ON runs (study, trial) WHERE study IS NOT NULL;
+        """
+    )
+
+
 #: Applied in order; ``MIGRATIONS[n - 1]`` brings a project to schema version ``n``.
 MIGRATIONS: list[Callable[[Database], None]] = [
     m001_create_tables,
@@ -220,6 +236,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     m004_search_text_ranges,
     m005_document_groups_and_settings,
     m006_scores,
+    m007_run_study,
 ]
 
 #: The schema version this code writes.

@@ -27,6 +27,16 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def models_dir_for(path: Path) -> Path:
+    """The folder beside a project file, named after it, where its runs keep their models
+    (and a search its studies): ``demo.spanlab`` -> ``demo/``."""
+    path = Path(path)
+    stem = path.with_suffix("")
+    if stem == path:
+        return path.with_name(path.name + "-models")
+    return stem
+
+
 def busy_error(path: Path, error: Exception) -> ProjectBusyError:
     """The message for a write lock held by another connection past the busy timeout."""
     return ProjectBusyError(
@@ -179,10 +189,7 @@ class ProjectFile:
     @property
     def models_dir(self) -> Path:
         """Folder beside the project file, named after it, where runs keep their models."""
-        stem = self.path.with_suffix("")
-        if stem == self.path:
-            return self.path.with_name(self.path.name + "-models")
-        return stem
+        return models_dir_for(self.path)
 
     @property
     def schema_version(self) -> int:

@@ -26,14 +26,34 @@ _EVENT_FIELDS = ("kind", "step", "epoch", "loss", "lr", "throughput")
 class Runs(ProjectFile):
     """Recording and reading training runs."""
 
-    def create_run(self, config: dict, base_model: str, status: str = "queued") -> int:
-        """Record a new training run; returns its id."""
+    def create_run(
+        self,
+        config: dict,
+        base_model: str,
+        status: str = "queued",
+        study: str | None = None,
+        trial: int | None = None,
+    ) -> int:
+        """Record a new training run; returns its id.
+
+        ``study`` and ``trial`` tag a run that a hyper-parameter search made: a trial's
+        run carries both, the run trained with a study's best settings only the study.
+        """
         check_choice("run status", status, RUN_STATUSES)
+        _check_tags(study, trial)
         with self.atomic():
             cursor = self._conn.execute(
-                "INSERT INTO runs (config, status, created, base_model, owner)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [to_json(config), status, now(), base_model, run_owner.this_process()],
+                "INSERT INTO runs (config, status, created, base_model, owner, study, trial)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    to_json(config),
+                    status,
+                    now(),
+                    base_model,
+                    run_owner.this_process(),
+                    study,
+                    trial,
+                ],
             )
             return cursor.lastrowid
 
@@ -70,9 +90,13 @@ class Runs(ProjectFile):
             )
             return len(rows)
 
-    def runs(self) -> list[dict]:
-        """Every run, newest first."""
-        return [self._run_view(row) for row in self._rows("SELECT * FROM runs ORDER BY id DESC")]
+    def runs(self, study: str | None = None) -> list[dict]:
+        """Every run, newest first; only the runs of one search's study when ``study``."""
+        if study is None:
+            rows = self._rows("SELECT * FROM runs ORDER BY id DESC")
+        else:
+            rows = self._rows("SELECT * FROM runs WHERE study = ? ORDER BY id DESC", [study])
+        return [self._run_view(row) for row in rows]
 
     def get_run(self, run_id: int) -> dict:
         """One run (NotFoundError when there is none)."""
@@ -120,6 +144,17 @@ class Runs(ProjectFile):
         with self.atomic():
             self.get_run(run_id)
             self._conn.execute("DELETE FROM runs WHERE id = ?", [run_id])
+
+
+def _check_tags(study: str | None, trial: int | None) -> None:
+    if study is not None and (not isinstance(study, str) or not study.strip()):
+        raise ValidationError(f"A run's study must be a non-empty name (got {study!r}).")
+    if trial is None:
+        return
+    if study is None:
+        raise ValidationError(f"Trial {trial} of which study? A run's trial needs its study.")
+    if isinstance(trial, bool) or not isinstance(trial, int) or trial < 0:
+        raise ValidationError(f"A run's trial must be a number 0 or above (got {trial!r}).")
 
 
 def _iso(value: datetime) -> str:

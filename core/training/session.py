@@ -76,13 +76,19 @@ class RunSession:
 
     @classmethod
     def prepare(
-        cls, project: Project, config: TrainConfig, may_write: Callable[[], bool] = lambda: True
+        cls,
+        project: Project,
+        config: TrainConfig,
+        may_write: Callable[[], bool] = lambda: True,
+        study: str | None = None,
+        trial: int | None = None,
     ) -> RunSession:
         """Check the settings, read the data, create the run's row (``queued``).
 
         Raises TrainingError before anything is written when the settings cannot work or
         there is nothing to train on. ``config`` itself is left as it is. ``may_write``
-        says whether the store may be written now (see ``RunRecorder``).
+        says whether the store may be written now (see ``RunRecorder``). ``study`` and
+        ``trial`` tag the run of a hyper-parameter search (see ``core.search``).
         """
         config = replace(config).validate()
         if not config.word_tokenizer:  # the model reads raw text as this project splits it
@@ -101,7 +107,9 @@ class RunSession:
         main = int(os.environ.get("RANK", "0")) == 0
         run_id = None
         if main:
-            run_id = project.create_run(config.to_dict(), str(config.base_model), status="queued")
+            run_id = project.create_run(
+                config.to_dict(), str(config.base_model), "queued", study=study, trial=trial
+            )
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from core.training.distributed import from_main_process
 
