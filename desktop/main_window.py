@@ -29,6 +29,7 @@ from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 from desktop.errors import ErrorReporter
 from desktop.results_panel import ResultsPanel
+from desktop.search_panel import SearchPanel
 from desktop.splits_dialog import SplitsDialog
 from desktop.train_panel import TrainPanel
 from desktop.transfer import Transfers
@@ -40,7 +41,7 @@ EMPTY_PROJECT_HINT = "No documents yet — File → Import… or type one (File 
 
 
 class MainWindow(QMainWindow):
-    """Tabs Annotate / Train / Results / Try it over one ProjectController."""
+    """Tabs Annotate / Train / Search / Results / Try it over one ProjectController."""
 
     def __init__(self, controller: ProjectController | None = None) -> None:
         super().__init__()
@@ -56,12 +57,14 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.annotate = AnnotatePage(self.controller)
         self.train = TrainPanel(self.controller, self)
+        self.search = SearchPanel(self.controller, self.train.queue, self.train.form.config, self)
         self.results = ResultsPanel(self.controller, self)
         self.try_it = TryPanel(self.controller, self)
         self.active_loop = ActiveLoop(self.controller, self.train.queue, self)
         self.annotate.set_active_loop(self.active_loop)
         self.tabs.addTab(self.annotate, "Annotate")
         self.tabs.addTab(self.train, "Train")
+        self.tabs.addTab(self.search, "Search")
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.try_it, "Try it")
         self.setCentralWidget(self.tabs)
@@ -348,6 +351,7 @@ class MainWindow(QMainWindow):
             return
         QSettings().setValue("main_window/geometry", self.saveGeometry())
         self.active_loop.stop()
+        self.search.loop.stop()
         self.train.shutdown()
         stop_all_workers()
         self.controller.close_project()

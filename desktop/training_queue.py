@@ -66,9 +66,13 @@ class TrainingQueue(QObject):
         controller.writes_unblocked.connect(self._write_waiting)
 
     # -- public API -------------------------------------------------------------------
-    def submit(self, config: TrainConfig) -> int:
+    def submit(
+        self, config: TrainConfig, study: str | None = None, trial: int | None = None
+    ) -> int:
         """Create the run row and queue the run; returns its id.
 
+        ``study`` and ``trial`` tag a run that a hyper-parameter search made (a trial's run
+        has both; one trained with a study's best settings only the study).
         Raises TrainingError before anything is written when there is nothing to train
         on, and ProjectBusyError while a long job writes to the project.
         """
@@ -78,7 +82,9 @@ class TrainingQueue(QObject):
         reason = self._controller.write_block_reason()
         if reason is not None:
             raise ProjectBusyError(blocked_message(reason, "the run was not queued"))
-        session = RunSession.prepare(project, config, may_write=lambda: self._may_write(project))
+        session = RunSession.prepare(
+            project, config, may_write=lambda: self._may_write(project), study=study, trial=trial
+        )
         self._jobs.append(TrainingJob(session, project))
         self._controller.notify_runs_changed()
         self.queue_changed.emit()

@@ -59,7 +59,7 @@ def window(qtbot, isolated_settings):
 
 def test_window_has_the_panels_and_menus(window) -> None:
     tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert tabs == ["Annotate", "Train", "Results", "Try it"]
+    assert tabs == ["Annotate", "Train", "Search", "Results", "Try it"]
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus[:3] == ["File", "Edit", "Annotate"]
     file_items = [a.text().replace("&", "") for a in window.menuBar().actions()[0].menu().actions()]
