@@ -62,7 +62,7 @@ def held_out_note(project: Any, search: Any) -> str:
     from core.search import study
 
     notes: list[str] = []
-    study._note_held_out_dev(project, search, lambda note: notes.append(note.message))
+    study.note_held_out_dev(project, search, lambda note: notes.append(note.message))
     return " ".join(notes)
 
 

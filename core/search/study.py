@@ -381,7 +381,7 @@ def run_search(
     """
     emit = on_event or (lambda event: None)
     started = time.monotonic()
-    _note_held_out_dev(project, search, emit)
+    note_held_out_dev(project, search, emit)
     done: list[TrialEnded] = []
     failures = 0
     while True:
@@ -481,7 +481,9 @@ def _ended(
     return ended
 
 
-def _note_held_out_dev(project: Project, search: Search, emit: Callable[[Any], None]) -> None:
+def note_held_out_dev(project: Project, search: Search, emit: Callable[[Any], None]) -> None:
+    """Say once, through ``emit``, that trials hold out part of train when there is no dev
+    split (the CLI's loop and the Search tab both call it)."""
     if project.count_documents(split="dev", status="annotated"):
         return
     fraction = search.base.dev_fraction
