@@ -24,13 +24,14 @@ While a long job writes (an import), scores and suggestions wait and are written
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from core.active import pool
 from core.active.retrain import RetrainPolicy, annotated_since, status_line
@@ -54,6 +55,9 @@ SUGGEST_NEXT = 10
 RETRAIN_BUDGET_S = 120
 #: How ``status_line`` ends when a re-train is due.
 DUE = "re-train due"
+#: QSettings: JSON ``{project path: [newest run id, floor]}`` — after a failed or
+#: cancelled re-train, how many new documents it already used, kept across restarts.
+FLOORS_KEY = "retrain_floors"
 
 
 def load_scorer(folder: str) -> Any:
@@ -382,7 +386,7 @@ class ActiveLoop(QObject):
             run_id = self.queue.submit(config)
         except (SpanlabError, TypeError, ValueError) as exc:
             self._note = f"The automatic re-train was not started: {exc}"
-            self._floor = annotated_since(project)  # wait for the next N, do not retry each time
+            self._set_floor(annotated_since(project))  # wait for the next N, not each time
             self.refresh_status()
             return None
         self._auto_runs.add(run_id)
@@ -394,11 +398,11 @@ class ActiveLoop(QObject):
         automatic = run_id in self._auto_runs
         self._auto_runs.discard(run_id)
         if isinstance(final, Done):
-            self._floor = 0
+            self._set_floor(0)
             self.rescore(rank_anyway=True)
         elif automatic and self.controller.project is not None:
             # The previous model and its scores stay; the next try waits for N more.
-            self._floor = annotated_since(self.controller.project)
+            self._set_floor(annotated_since(self.controller.project))
             self._note = f"Re-train run {run_id} {final.status}: the previous model stays in use."
         self.refresh_status()
 
@@ -406,10 +410,38 @@ class ActiveLoop(QObject):
     def _on_project(self) -> None:
         self.stop()
         self._note = ""
-        self._floor = 0
+        self._floor = self._stored_floor()
         self._auto_runs.clear()
         self.refresh_status()
         QTimer.singleShot(0, self.rescore)  # the window shows first
+
+    def _set_floor(self, floor: int) -> None:
+        """Remember the floor, in QSettings too, tied to the newest finished run."""
+        self._floor = floor
+        project, path = self.controller.project, self.controller.path
+        if project is None or path is None:
+            return
+        latest = project.latest_run("done")
+        floors = _floors()
+        key = str(Path(path).resolve())
+        if floor and latest is not None:
+            floors[key] = [latest["id"], floor]
+        else:
+            floors.pop(key, None)
+        QSettings().setValue(FLOORS_KEY, json.dumps(floors))
+
+    def _stored_floor(self) -> int:
+        """The floor a failed re-train left for this project, while its model is the
+        newest (a run finished elsewhere since starts the count afresh)."""
+        project, path = self.controller.project, self.controller.path
+        if project is None or path is None:
+            return 0
+        latest = project.latest_run("done")
+        stored = _floors().get(str(Path(path).resolve()))
+        if latest is None or not isinstance(stored, list) or len(stored) != 2:
+            return 0
+        run_id, floor = stored
+        return int(floor) if run_id == latest["id"] else 0
 
     def _on_writes_unblocked(self) -> None:
         if self._scoring is not None:
@@ -468,3 +500,11 @@ class ActiveLoop(QObject):
             labels = pool.model_labels(Path(run["output_dir"]))
             self._mismatch[key] = pool.label_mismatch(project, labels) if labels else None
         return self._mismatch[key]
+
+
+def _floors() -> dict:
+    try:
+        floors = json.loads(str(QSettings().value(FLOORS_KEY, "{}")))
+    except ValueError:
+        return {}
+    return floors if isinstance(floors, dict) else {}

@@ -466,6 +466,15 @@ def test_a_failed_retrain_leaves_the_previous_model(window, qtbot, tmp_path, mon
     annotate_next(window, qtbot, 1)
     QTest.qWait(0)
     assert window.train.queue.jobs() == []
+    # Nor after the project is opened again (the wait is kept across restarts).
+    path = project.path
+    window.controller.close_project()
+    open_project(window, qtbot, Project.open(path), scores=False)
+    text = window.annotate.loop_status.text()
+    assert "re-train due" not in text and "re-trains after 1 more" in text, text
+    press(window, qtbot, Qt.Key.Key_Right)
+    QTest.qWait(0)
+    assert window.train.queue.jobs() == []
 
 
 def test_a_trained_model_scores_and_suggests(
