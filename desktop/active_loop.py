@@ -465,9 +465,15 @@ class ActiveLoop(QObject):
             line = self._retrain_line(project)
         except SpanlabError as exc:
             line = str(exc)
-        running = [j.run_id for j in self.queue.jobs() if j.run_id in self._auto_runs]
+        jobs = [j.run_id for j in self.queue.jobs()]
+        running = [run_id for run_id in jobs if run_id in self._auto_runs]
         if running:  # instead of "re-train due"
             line = f"{line.removesuffix(DUE).removesuffix(' · ')} · re-training (run {running[0]})…"
+        elif jobs and project.latest_run("done") is None:
+            line = (
+                f"training the first model (run {jobs[0]}); most useful first follows it "
+                "once it has finished"
+            )
         parts = [line]
         scoring = self._scoring
         if scoring is not None:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QSpinBox
 
 from core.store import Project
 from core.training.assist import SuggestionBatch
-from core.training.events import Done, Failed
+from core.training.events import Cancelled, Done, Failed
 from desktop import active_loop, training_queue
 
 from desktop_support import make_project, tiny_config, trained_project
@@ -316,6 +316,26 @@ def test_no_finished_run_says_to_train_first_and_keeps_document_order(
     press(window, qtbot, Qt.Key.Key_Right)
     assert window.annotate.annotator.document_id == ids[2]
     assert FakeScorer.calls == []
+
+
+def test_the_first_run_is_named_while_it_trains(window, qtbot, tmp_path, monkeypatch) -> None:
+    gate = threading.Event()
+
+    def train_events(plan, should_stop):  # a run that trains until the test lets it end
+        assert gate.wait(10), "the test never let the run end"
+        yield Cancelled()
+
+    monkeypatch.setattr(training_queue, "train_events", train_events)
+    project = active_project(tmp_path, with_run=False)
+    open_project(window, qtbot, project, scores=False)
+    run_id = window.train.queue.submit(tiny_config(tmp_path))
+    label = window.annotate.loop_status
+    qtbot.waitUntil(
+        lambda: f"training the first model (run {run_id})" in label.text(), timeout=5000
+    )
+    gate.set()
+    qtbot.waitUntil(lambda: not window.train.queue.is_busy(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "no model yet" in label.text(), timeout=5000)
 
 
 def test_model_labels_that_differ_are_reported(window, qtbot, tmp_path) -> None:
