@@ -24,7 +24,6 @@ import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_train import run_children  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "wnut17"
 METHODS = {"full": "full fine-tuning", "lora": "LoRA"}
 
@@ -63,16 +64,8 @@ def main() -> int:
     args = p.parse_args()
     if args.child:
         return child(args)
-    results = {}
     with tempfile.TemporaryDirectory(prefix="bench-lora-") as tmp:
-        for method in args.methods.split(","):
-            out = Path(tmp) / f"{method}.json"
-            cmd = [sys.executable, __file__, *sys.argv[1:], "--child", method, "--out", str(out)]
-            print(f"running {METHODS[method]} ...", file=sys.stderr, flush=True)
-            subprocess.run(
-                cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "BENCH_TMP": tmp}
-            )
-            results[method] = json.loads(out.read_text())
+        results = run_children(__file__, args.methods.split(","), METHODS, tmp)
     report(args, results)
     return 0
 

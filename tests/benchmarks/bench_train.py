@@ -78,16 +78,8 @@ def main() -> int:
     if args.child:
         return child(args)
 
-    results = {}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        for recipe in args.recipes.split(","):
-            out = Path(tmp) / f"{recipe}.json"
-            cmd = [sys.executable, __file__, *sys.argv[1:], "--child", recipe, "--out", str(out)]
-            print(f"running {RECIPES[recipe]} ...", file=sys.stderr, flush=True)
-            subprocess.run(
-                cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "BENCH_TMP": tmp}
-            )
-            results[recipe] = json.loads(out.read_text())
+        results = run_children(__file__, args.recipes.split(","), RECIPES, tmp)
         report_training(results)
         if not args.no_predict and "spanlab" in results:
             out = Path(tmp) / "predict.json"
@@ -213,6 +205,20 @@ def load(args: argparse.Namespace) -> dict:
         "dev": read(args.dev, args.dev_limit, "dev"),
         "test": read(args.test, args.test_limit, "test"),
     }
+
+
+def run_children(script: str, names: list[str], titles: dict[str, str], tmp: str) -> dict:
+    """Run ``script`` once per name in a fresh process (``--child NAME``, the command's own
+    arguments otherwise) and collect the JSON each one writes: a process per measurement,
+    so no run inherits another's memory or threads."""
+    results = {}
+    for name in names:
+        out = Path(tmp) / f"{name}.json"
+        cmd = [sys.executable, script, *sys.argv[1:], "--child", name, "--out", str(out)]
+        print(f"running {titles[name]} ...", file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "BENCH_TMP": tmp})
+        results[name] = json.loads(out.read_text())
+    return results
 
 
 def child(args: argparse.Namespace) -> int:
