@@ -71,7 +71,7 @@ def main() -> int:
     for out, _ in outputs:
         lines = [json.loads(line) for line in out.splitlines()]
         per_worker.append([t for t in lines if "trial" in t and "summary" not in t])
-    summary = json.loads(outputs[0][0].splitlines()[-1])
+    trials = {t["trial"]: t for worker in per_worker for t in worker}
 
     best_f1, default_f1 = [], []
     for seed in range(13, 13 + args.seeds):
@@ -90,6 +90,7 @@ def main() -> int:
             ]
         )
         best_f1.append(best["test_f1"])
+        best_trial = best["trial"]  # the study's best once every worker has ended
         default_f1.append(default_test_f1(project, common, seed))
 
     print(f"Search: {search_s:.0f} s wall, {args.workers} workers sharing journal {journal}")
@@ -100,12 +101,13 @@ def main() -> int:
             f"({states.count('complete')} complete, {states.count('pruned')} pruned, "
             f"{states.count('fail')} failed)"
         )
+    # Each worker's own summary is written when it ends, before the other's last trial
+    # may have finished: the best is the one --train-best trained.
+    chosen = trials.get(best_trial, {})
     print(
-        f"  best trial {summary['best']['number']}: dev F1 {summary['best']['value']:.4f} "
-        f"{summary['best']['params']}"
+        f"  best trial {best_trial}: dev F1 {chosen.get('value', float('nan')):.4f} "
+        f"{chosen.get('params')}"
     )
-    if summary["importances"]:
-        print(f"  importances {summary['importances']}")
     print(
         f"Test F1 over {args.seeds} seed(s): best settings {mean(best_f1)}, "
         f"default settings {mean(default_f1)}"
