@@ -53,8 +53,6 @@ CHUNK = 2000
 SUGGEST_NEXT = 10
 #: Seconds of training an automatic re-train may take.
 RETRAIN_BUDGET_S = 120
-#: How ``status_line`` ends when a re-train is due.
-DUE = "re-train due"
 #: QSettings: JSON ``{project path: [newest run id, floor]}`` — after a failed or
 #: cancelled re-train, how many new documents it already used, kept across restarts.
 FLOORS_KEY = "retrain_floors"
@@ -461,15 +459,15 @@ class ActiveLoop(QObject):
         project = self.controller.project
         if project is None:
             return ""
-        try:
-            line = self._retrain_line(project)
-        except SpanlabError as exc:
-            line = str(exc)
         jobs = [j.run_id for j in self.queue.jobs()]
-        running = [run_id for run_id in jobs if run_id in self._auto_runs]
-        if running:  # instead of "re-train due"
-            line = f"{line.removesuffix(DUE).removesuffix(' · ')} · re-training (run {running[0]})…"
-        elif jobs and project.latest_run("done") is None:
+        running = next((run_id for run_id in jobs if run_id in self._auto_runs), None)
+        try:
+            # After a failed re-train the count starts from that try (the next one waits
+            # for N more), instead of saying a re-train is due.
+            line = status_line(project, self._floor, running)
+        except SpanlabError as exc:
+            line = str(exc) + (f" · re-training (run {running})…" if running else "")
+        if running is None and jobs and project.latest_run("done") is None:
             line = (
                 f"training the first model (run {jobs[0]}); most useful first follows it "
                 "once it has finished"
@@ -484,17 +482,6 @@ class ActiveLoop(QObject):
             if extra:
                 text += f"\n{extra}"
         return text
-
-    def _retrain_line(self, project: Any) -> str:
-        """``status_line``; after a failed re-train it counts from that try (the next
-        one waits for N more), instead of saying a re-train is due."""
-        line = status_line(project)
-        if self._floor and line.endswith(DUE):
-            remaining = RetrainPolicy(project.retrain_every()).remaining(
-                annotated_since(project) - self._floor
-            )
-            line = line.removesuffix(DUE) + f"re-trains after {remaining:,} more"
-        return line
 
     def _label_mismatch(self, project: Any) -> str | None:
         """What differs between the newest model's labels and the project's (cached)."""

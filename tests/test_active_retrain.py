@@ -94,3 +94,18 @@ def test_the_status_line(project: Project) -> None:
     assert status_line(project).endswith("dev F1 0.71 · re-training off")
     run_id = finish_run(project, {"f1": None})
     assert status_line(project) == f"model run {run_id} · re-training off"
+
+
+def test_the_status_line_after_a_failed_retrain_and_during_one(project: Project) -> None:
+    annotate(project, 20)
+    finish_run(project, {"train_documents": 20, "dev_documents": 5, "f1": 0.7123})
+    annotate(project, 8)
+    project.set_setting("retrain_every", "5")
+    assert status_line(project).endswith("· re-train due")
+    # A re-train that failed used 6 of the 8: the next waits for 5 beyond them.
+    assert status_line(project, used=6).endswith("dev F1 0.71 · re-trains after 3 more")
+    # One under way is said in place of "due", beside a count that is not due.
+    assert status_line(project, retraining=9).endswith("dev F1 0.71 · re-training (run 9)…")
+    assert status_line(project, used=6, retraining=9).endswith(
+        "· re-trains after 3 more · re-training (run 9)…"
+    )

@@ -47,9 +47,13 @@ class RetrainPolicy:
         return max(0, self.every - new_count)
 
 
-def status_line(project: Project) -> str:
+def status_line(project: Project, used: int = 0, retraining: int | None = None) -> str:
     """One line on the model in the loop, e.g. "model run 7 · trained on 240 documents ·
-    dev F1 0.71 · re-trains after 12 more"."""
+    dev F1 0.71 · re-trains after 12 more".
+
+    ``used`` is how many of the newly annotated documents a re-train that failed or was
+    cancelled already used (the next one waits for N more beyond them); ``retraining``
+    the run id of a re-train under way, said in place of "re-train due"."""
     run = project.latest_run("done")
     if run is None:
         return "no model yet: train one to order documents by usefulness"
@@ -60,11 +64,13 @@ def status_line(project: Project) -> str:
     if isinstance(metrics.get("f1"), int | float):
         parts.append(f"dev F1 {metrics['f1']:.2f}")
     policy = RetrainPolicy(project.retrain_every())
-    remaining = policy.remaining(annotated_since(project))
+    remaining = policy.remaining(annotated_since(project) - used)
     if remaining is None:
         parts.append("re-training off")
-    elif remaining == 0:
+    elif remaining == 0 and retraining is None:
         parts.append("re-train due")
-    else:
+    elif remaining:
         parts.append(f"re-trains after {remaining:,} more")
+    if retraining is not None:
+        parts.append(f"re-training (run {retraining})…")
     return " · ".join(parts)
