@@ -21,6 +21,34 @@ HEADROOM = 8  # pixels between the frame's top and the highest grid line
 MAX_POINTS = 2000
 
 
+def chart_painter(widget: QWidget) -> QPainter:
+    """A painter on ``widget`` as every chart begins one: antialiased, over the palette's
+    base colour, in a font a point smaller than the widget's (the caller ends it)."""
+    painter = QPainter(widget)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.fillRect(widget.rect(), widget.palette().base())
+    font = QFont(widget.font())
+    font.setPointSizeF(max(font.pointSizeF() - 1, 7))
+    painter.setFont(font)
+    return painter
+
+
+def draw_unit_grid(painter: QPainter, plot: QRectF, label: str, inset: float = 0) -> None:
+    """Five grid lines across ``plot`` for 0 to 1 (an F1), each labelled at the left
+    with ``label`` (a format spec, e.g. ``.2f``); ``inset`` keeps the lines off the frame."""
+    metrics = painter.fontMetrics()
+    for i in range(5):
+        y = plot.bottom() - plot.height() * i / 4
+        painter.setPen(QPen(GRID_COLOUR, 1))
+        painter.drawLine(QPointF(plot.left() + inset, y), QPointF(plot.right() - inset, y))
+        painter.setPen(TEXT_COLOUR)
+        painter.drawText(
+            QRectF(0, y - metrics.height() / 2, plot.left() - 6, metrics.height()),
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            format(i / 4, label),
+        )
+
+
 class TrainingChart(QWidget):
     """Training loss (left axis, per step) and dev F1 (right axis, 0-1, per epoch)."""
 
@@ -69,12 +97,7 @@ class TrainingChart(QWidget):
 
     # -- drawing ----------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), self.palette().base())
-        font = QFont(self.font())
-        font.setPointSizeF(max(font.pointSizeF() - 1, 7))
-        painter.setFont(font)
+        painter = chart_painter(self)
         metrics = painter.fontMetrics()
         left = metrics.horizontalAdvance("0.000") + 12
         right = metrics.horizontalAdvance("1.0") + 12

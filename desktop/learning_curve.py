@@ -8,10 +8,10 @@ Drawn with QPainter like :mod:`desktop.charts`.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from desktop.charts import F1_COLOUR, GRID_COLOUR, TEXT_COLOUR
+from desktop.charts import F1_COLOUR, GRID_COLOUR, TEXT_COLOUR, chart_painter, draw_unit_grid
 
 EMPTY_TEXT = "The learning curve appears here once a run has finished"
 
@@ -59,12 +59,7 @@ class LearningCurve(QWidget):
         return list(self._points)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), self.palette().base())
-        font = QFont(self.font())
-        font.setPointSizeF(max(font.pointSizeF() - 1, 7))
-        painter.setFont(font)
+        painter = chart_painter(self)
         metrics = painter.fontMetrics()
         left = metrics.horizontalAdvance("0.75") + 12
         top, bottom, right = metrics.height() + 12, metrics.height() + 8, 16
@@ -95,16 +90,7 @@ class LearningCurve(QWidget):
                 plot.bottom() - plot.height() * min(max(y, 0.0), 1.0),
             )
 
-        for i in range(5):
-            y = plot.bottom() - i / 4 * plot.height()
-            painter.setPen(QPen(GRID_COLOUR, 1))
-            painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
-            painter.setPen(TEXT_COLOUR)
-            painter.drawText(
-                QRectF(0, y - metrics.height() / 2, plot.left() - 6, metrics.height()),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                f"{i / 4:.2g}",
-            )
+        draw_unit_grid(painter, plot, ".2g")
         below = QRectF(plot.left(), plot.bottom() + 4, plot.width(), metrics.height())
         painter.drawText(below, Qt.AlignmentFlag.AlignLeft, "0")
         painter.drawText(below, Qt.AlignmentFlag.AlignRight, f"{x_max:,} documents")

@@ -8,10 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from desktop.charts import F1_COLOUR, GRID_COLOUR, LOSS_COLOUR, TEXT_COLOUR
+from desktop.charts import (
+    F1_COLOUR,
+    LOSS_COLOUR,
+    TEXT_COLOUR,
+    chart_painter,
+    draw_unit_grid,
+)
 
 BEST_COLOUR = LOSS_COLOUR
 PRUNED_COLOUR = QColor("#9aa0a6")
@@ -39,12 +45,6 @@ def best_so_far(points: list[TrialPoint]) -> list[tuple[int, float]]:
     return out
 
 
-def _small_font(widget: QWidget) -> QFont:
-    font = QFont(widget.font())
-    font.setPointSizeF(max(font.pointSizeF() - 1, 7))
-    return font
-
-
 class TrialChart(QWidget):
     """Dev F1 (0-1) against trial number: a dot per trial, a line for the best so far."""
 
@@ -64,10 +64,7 @@ class TrialChart(QWidget):
         return list(self._points)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), self.palette().base())
-        painter.setFont(_small_font(self))
+        painter = chart_painter(self)
         metrics = painter.fontMetrics()
         left = metrics.horizontalAdvance("0.00") + 12
         top = metrics.height() * 2 + 8
@@ -93,16 +90,7 @@ class TrialChart(QWidget):
             x = plot.left() + 10 + (plot.width() - 20) * (number - lo) / (hi - lo)
             return QPointF(x, plot.bottom() - plot.height() * min(max(value, 0.0), 1.0))
 
-        for i in range(5):
-            y = plot.bottom() - plot.height() * i / 4
-            painter.setPen(QPen(GRID_COLOUR, 1))
-            painter.drawLine(QPointF(plot.left() + 1, y), QPointF(plot.right() - 1, y))
-            painter.setPen(TEXT_COLOUR)
-            painter.drawText(
-                QRectF(0, y - metrics.height() / 2, plot.left() - 6, metrics.height()),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                f"{i / 4:.2f}",
-            )
+        draw_unit_grid(painter, plot, ".2f", inset=1)
         below = QRectF(plot.left(), plot.bottom() + 4, plot.width(), metrics.height())
         painter.drawText(below, Qt.AlignmentFlag.AlignLeft, f"trial {lo}")
         painter.drawText(below, Qt.AlignmentFlag.AlignRight, f"trial {max(numbers)}")
@@ -171,10 +159,7 @@ class ImportanceBars(QWidget):
         return dict(self._values)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), self.palette().base())
-        painter.setFont(_small_font(self))
+        painter = chart_painter(self)
         metrics = painter.fontMetrics()
         if not self._values:
             painter.setPen(TEXT_COLOUR)
