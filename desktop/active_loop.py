@@ -91,23 +91,12 @@ def scoring_job(
     """Worker job: load the scorer, then score ``docs`` a chunk at a time.
 
     ``docs`` are ``documents_to_score`` rows (plain data). Progress is ``(done, total)``
-    over all of them; a stop request ends it between batches (the scorer raises
-    ``ScoringCancelled``) or between chunks.
+    over all of them; a stop request ends it with ``ScoringCancelled``, between batches
+    or between chunks (``core.active.pool.score_chunks``).
     """
     scorer = scorer_for(folder)
-    total = len(docs)
-    for start in range(0, total, chunk):
-        if should_stop():
-            return
-        part = list(docs[start : start + chunk])
-        scores = scorer.score(
-            part,
-            strategy,
-            should_stop=should_stop,
-            progress=lambda p, s=start: progress((s + p[0], total)),
-        )
-        rows = [(d["id"], float(v), d["text_hash"]) for d, v in zip(part, scores, strict=True)]
-        yield ScoredChunk(rows, start + len(part), total)
+    for rows, done in pool.score_chunks(scorer, docs, strategy, chunk, should_stop, progress):
+        yield ScoredChunk(rows, done, len(docs))
 
 
 @dataclass

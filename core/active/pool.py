@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from core.active.scoring import ScoringCancelled
 from core.errors import TrainingError, ValidationError
 from core.store.scores import run_model_key
 
@@ -172,9 +173,8 @@ def score_pool(
     the documents being scored now. ``scorer`` defaults to the model's PoolScorer,
     loaded only when something needs scoring.
     """
-    from core.active.scoring import PoolScorer, ScoringCancelled
+    from core.active.scoring import PoolScorer
 
-    stop = should_stop or (lambda: False)
     choice = resolve_model(project, model)
     docs = project.documents_to_score(strategy, choice.model_key)
     total = project.pool_size()
@@ -182,24 +182,13 @@ def score_pool(
         scorer = PoolScorer.from_folder(choice.folder)
     labels = scorer.labels if scorer is not None else model_labels(choice.folder)
     scored, cancelled = 0, False
-    for start in range(0, len(docs), max(1, chunk)):
-        part = docs[start : start + chunk]
-
-        def report(pair: tuple[int, int], start: int = start) -> None:
-            if progress is not None:
-                progress((start + pair[0], len(docs)))
-
-        try:
-            if stop():
-                raise ScoringCancelled("Scoring was cancelled.")
-            values = scorer.score(part, strategy, stop, report)
-        except ScoringCancelled:
-            cancelled = True
-            break
-        rows = [
-            (doc["id"], value, doc["text_hash"]) for doc, value in zip(part, values, strict=True)
-        ]
-        scored += project.save_scores(strategy, choice.model_key, choice.run_id, rows)
+    try:
+        if scorer is not None:  # None: nothing needs a score
+            chunks = score_chunks(scorer, docs, strategy, chunk, should_stop, progress)
+            for rows, _done in chunks:
+                scored += project.save_scores(strategy, choice.model_key, choice.run_id, rows)
+    except ScoringCancelled:
+        cancelled = True
     project.rank_documents(strategy)
     return PoolResult(
         scored=scored,
@@ -210,6 +199,34 @@ def score_pool(
         warning=label_mismatch(project, labels),
         cancelled=cancelled,
     )
+
+
+def score_chunks(
+    scorer: Scorer,
+    docs: Sequence[dict],
+    strategy: str,
+    chunk: int = 2000,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[list[tuple[int, float, str]], int]]:
+    """Score ``docs`` (``documents_to_score`` rows) ``chunk`` at a time, yielding each
+    chunk's ``(doc id, score, text_hash)`` rows (for ``save_scores``) and how many of the
+    documents are done. ``progress((done, total))`` counts over all of them. A stop
+    request raises ScoringCancelled, between chunks or (the scorer) within one."""
+    stop = should_stop or (lambda: False)
+    total = len(docs)
+    for start in range(0, total, max(1, chunk)):
+        if stop():
+            raise ScoringCancelled("Scoring was cancelled.")
+        part = list(docs[start : start + chunk])
+
+        def report(pair: tuple[int, int], start: int = start) -> None:
+            if progress is not None:
+                progress((start + pair[0], total))
+
+        values = scorer.score(part, strategy, stop, report)
+        rows = [(d["id"], float(v), d["text_hash"]) for d, v in zip(part, values, strict=True)]
+        yield rows, start + len(part)
 
 
 def next_documents(project: Project, n: int, strategy: str) -> list[dict]:
