@@ -23,6 +23,14 @@ OPEN_RUN_STATUSES = ("queued", "running")
 TAG_SCHEMES = ("iob1", "iob2", "bioes")
 #: What an import may be told about the file's scheme: one of TAG_SCHEMES, or "auto".
 IMPORT_SCHEMES = ("auto", *TAG_SCHEMES)
+#: The file formats an import reads and an export writes (``core.formats``).
+IMPORT_FORMATS = ("conll", "jsonl", "text", "label-studio", "brat", "hf-dataset", "hf-parquet")
+EXPORT_FORMATS = (
+    "conll", "conll-bioes", "jsonl", "doccano", "label-studio", "brat", "spacy",
+    "hf-dataset", "hf-parquet",
+)  # fmt: skip
+#: The formats that are a folder rather than one file (hf-dataset may also be a .parquet file).
+FOLDER_FORMATS = ("brat", "hf-dataset", "hf-parquet")
 #: The longest name of a document group (``documents.group_key``) the store takes.
 MAX_GROUP_CHARS = 1000
 #: The word tokenizers a project may choose for its new text (``core.tokenize``): split

@@ -72,6 +72,11 @@ class ImportFormatError(SpanlabError):
             text += f" — {hint}"
         super().__init__(text)
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt from its parts, so it crosses a process boundary (a CoNLL import's
+        # reading process) as it was raised.
+        return type(self), (self.path, self.line, self.reason, self.hint)
+
 
 class TrainingError(SpanlabError):
     """A training run that cannot start or cannot go on (bad data, bad config, out of memory)."""
@@ -127,3 +132,7 @@ def from_system_error(exc: BaseException) -> SpanlabError | None:
 
 class ExportError(SpanlabError):
     """A file that export cannot write: a read-only file or folder, a full disk."""
+
+
+class FederationError(SpanlabError):
+    """A federation cannot go on: labels that differ, a server out of reach, too few sites."""

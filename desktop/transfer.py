@@ -11,6 +11,7 @@ own writes instead of waiting on the lock. Then the GUI re-reads. An export only
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +30,44 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.domain import IMPORT_SCHEMES, SPLITS
+from core.domain import FOLDER_FORMATS, IMPORT_SCHEMES, SPLITS
 from core.formats import ImportResult, export_file, import_file
+from core.formats.interchange import describe_skipped
 from core.store import Project
 from desktop.controller import ProjectController
 from desktop.workers import Worker, WorkerState, start_worker
 
 IMPORT_FORMATS = (
-    ("Guess from the file name", None),
+    ("Guess from the file or folder", None),
     ("CoNLL (one token a line, IOB / BIOES tags)", "conll"),
     ("JSON lines (spaCy / Prodigy spans or doccano)", "jsonl"),
     ("Plain text (one document a line)", "text"),
+    ("Label Studio JSON export", "label-studio"),
+    ("brat standoff (a folder of .txt and .ann files)", "brat"),
+    ("Hugging Face dataset (a save_to_disk or Parquet folder)", "hf-dataset"),
 )
+_SPACY = "" if importlib.util.find_spec("spacy") else " — needs pip install 'spanlab[spacy]'"
 EXPORT_FORMATS = (
     ("CoNLL, IOB2 tags", "conll"),
     ("CoNLL, BIOES tags", "conll-bioes"),
     ("JSON lines (spaCy / Prodigy spans)", "jsonl"),
     ("JSON lines (doccano)", "doccano"),
+    ("Label Studio JSON (annotations and predictions)", "label-studio"),
+    ("brat standoff (a folder of .txt and .ann files)", "brat"),
+    (f"spaCy DocBin (.spacy, for spacy train){_SPACY}", "spacy"),
+    ("Hugging Face dataset (save_to_disk folder)", "hf-dataset"),
+    ("Hugging Face dataset (Parquet folder)", "hf-parquet"),
 )
-EXPORT_SUFFIX = {"conll": ".conll", "conll-bioes": ".conll", "jsonl": ".jsonl", "doccano": ".jsonl"}
+#: The name ending each export format gets ("": a folder).
+EXPORT_SUFFIX = {
+    "conll": ".conll", "conll-bioes": ".conll", "jsonl": ".jsonl", "doccano": ".jsonl",
+    "label-studio": ".json", "spacy": ".spacy", **dict.fromkeys(FOLDER_FORMATS, ""),
+}  # fmt: skip
+#: A typed name ending -> the format it picks.
+_TYPED_SUFFIX = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "label-studio", ".conll": "conll",
+    ".iob": "conll", ".spacy": "spacy",
+}  # fmt: skip
 SPLIT_CHOICES = (("as in the file", None), *((s, s) for s in SPLITS))
 EXPORT_SPLITS = (("all documents", None), *((s, s) for s in SPLITS))
 
@@ -59,22 +79,31 @@ def _combo(choices: tuple[tuple[str, Any], ...]) -> QComboBox:
     return combo
 
 
+def _name_the_path_row(form: QFormLayout, dialog: Any) -> None:
+    """Call the path row "Folder:" where the chosen format is a folder, else "File:"."""
+    label = form.labelForField(dialog.file)
+    folder = dialog.format.currentData() in FOLDER_FORMATS
+    label.setText("Folder:" if folder else "File:")
+    dialog.file.browse.setText("Choose folder…" if folder else "Browse…")
+
+
 class _PathRow(QWidget):
     """A file path box with a Browse button."""
 
     def __init__(self, browse: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.edit = QLineEdit()
-        button = QPushButton("Browse…")
-        button.clicked.connect(browse)
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(browse)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
-        layout.addWidget(button)
+        layout.addWidget(self.browse)
 
 
 class ImportDialog(QDialog):
-    """File, format, split, tag scheme and label locking for one import."""
+    """File (or folder), format, split, tag scheme, text field and label locking for one
+    import; Browse chooses a folder where the format is one."""
 
     def __init__(self, parent: QWidget | None = None, path: str = "") -> None:
         super().__init__(parent)
@@ -86,6 +115,8 @@ class ImportDialog(QDialog):
         self.scheme = QComboBox()
         self.scheme.addItems(list(IMPORT_SCHEMES))
         self.lock_labels = QCheckBox("Only the project's labels (reject unknown ones)")
+        self.text_key = QLineEdit()
+        self.text_key.setPlaceholderText("text, or the only text field")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -96,18 +127,25 @@ class ImportDialog(QDialog):
         form.addRow("File:", self.file)
         form.addRow("Format:", self.format)
         form.addRow("Put into split:", self.split)
-        form.addRow("Tag scheme (CoNLL):", self.scheme)
+        form.addRow("Tag scheme (CoNLL, datasets):", self.scheme)
+        form.addRow("Text field (Label Studio):", self.text_key)
         form.addRow("", self.lock_labels)
         form.addRow(buttons)
+        self.format.currentIndexChanged.connect(lambda: _name_the_path_row(form, self))
         self.resize(560, self.sizeHint().height())
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Import documents",
-            self.file.edit.text(),
-            "Annotated text (*.conll *.iob *.bio *.txt *.jsonl *.json);;All files (*)",
-        )
+        start = self.file.edit.text()
+        if self.format.currentData() in FOLDER_FORMATS:
+            path = QFileDialog.getExistingDirectory(self, "Import documents from a folder", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(
+                self,
+                "Import documents",
+                start,
+                "Annotated text (*.conll *.iob *.bio *.txt *.jsonl *.json *.parquet);;"
+                "All files (*)",
+            )
         if path:
             self.file.edit.setText(path)
 
@@ -122,11 +160,13 @@ class ImportDialog(QDialog):
             "split": self.split.currentData(),
             "scheme": self.scheme.currentText(),
             "lock_labels": self.lock_labels.isChecked(),
+            "text_key": self.text_key.text().strip() or None,
         }
 
 
 class ExportDialog(QDialog):
-    """File, format and split for one export."""
+    """File (or folder), format and split for one export; Browse chooses a folder where
+    the format is one."""
 
     def __init__(self, parent: QWidget | None = None, path: str = "") -> None:
         super().__init__(parent)
@@ -148,10 +188,16 @@ class ExportDialog(QDialog):
         form.addRow("Format:", self.format)
         form.addRow("Documents:", self.split)
         form.addRow(buttons)
+        self.format.currentIndexChanged.connect(lambda: _name_the_path_row(form, self))
         self.resize(560, self.sizeHint().height())
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export annotations", self.file.edit.text())
+        if self.format.currentData() in FOLDER_FORMATS:
+            path = QFileDialog.getExistingDirectory(
+                self, "Export annotations to a folder (a new or empty one)", self.file.edit.text()
+            )
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Export annotations", self.file.edit.text())
         if path:
             self.file.edit.setText(path)
             self._fix_suffix()
@@ -163,13 +209,11 @@ class ExportDialog(QDialog):
             self.file.edit.setText(str(Path(text).with_suffix(suffix)))
 
     def _follow_suffix(self, text: str) -> None:
-        """A typed ``.jsonl`` name picks a JSON lines format, ``.conll`` a CoNLL one."""
-        suffix = Path(text.strip()).suffix.lower()
-        kind = {".jsonl": ".jsonl", ".json": ".jsonl", ".conll": ".conll", ".iob": ".conll"}
-        wanted = kind.get(suffix)
-        if wanted is None or EXPORT_SUFFIX[self.format.currentData()] == wanted:
+        """A typed ``.jsonl`` name picks a JSON lines format, ``.conll`` a CoNLL one,
+        ``.json`` Label Studio and ``.spacy`` spaCy."""
+        fmt = _TYPED_SUFFIX.get(Path(text.strip()).suffix.lower())
+        if fmt is None or EXPORT_SUFFIX[self.format.currentData()] == EXPORT_SUFFIX[fmt]:
             return
-        fmt = "jsonl" if wanted == ".jsonl" else "conll"
         self.format.blockSignals(True)  # keep the name as typed
         self.format.setCurrentIndex(self.format.findData(fmt))
         self.format.blockSignals(False)
@@ -322,8 +366,13 @@ class Transfers(QObject):
         self.controller.reload()
         if result.cancelled:
             self.finished.emit("Import cancelled; the project is unchanged.")
-        else:
-            self.finished.emit(f"Imported {result.documents} documents.")
+            return
+        message = f"Imported {result.documents} documents."
+        if result.model_spans:
+            message += f" {result.model_spans} predicted entities are suggestions."
+        if result.skipped:
+            message += f" Skipped: {describe_skipped(result.skipped)}."
+        self.finished.emit(message)
 
     def _done(self) -> None:
         if self.progress is not None:

@@ -99,6 +99,7 @@ def test_dialogs_hand_over_their_options(qtbot) -> None:
     assert dialog.path() == "/data/x.conll"
     assert dialog.options() == {
         "format": None, "split": "train", "scheme": "auto", "lock_labels": True,
+        "text_key": None,
     }  # fmt: skip
     export = ExportDialog(None, "/data/out.conll")
     qtbot.addWidget(export)

@@ -8,7 +8,14 @@ import sys
 
 from core.cli.common import open_project, project_path
 from core.cli.progress import ProgressPrinter
-from core.domain import DEFAULT_TOKENIZER, IMPORT_SCHEMES, SPLITS, TOKENIZERS
+from core.domain import (
+    DEFAULT_TOKENIZER,
+    EXPORT_FORMATS,
+    IMPORT_FORMATS,
+    IMPORT_SCHEMES,
+    SPLITS,
+    TOKENIZERS,
+)
 from core.errors import SpanlabError
 
 _LABELS_SHOWN = 20  # the success line names at most this many new labels
@@ -30,12 +37,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     cmd = sub.add_parser(
         "import",
-        help="import documents (CoNLL, JSONL, plain text), all or nothing",
-        description="Import a file into a project. Nothing is written if any line is bad.",
+        help="import documents (CoNLL, JSONL, text, Label Studio, brat, HF datasets), all or nothing",
+        description="Import a file (or a brat / Hugging Face dataset folder) into a project. "
+        "Nothing is written if any line is bad.",
     )
     cmd.add_argument("project")
-    cmd.add_argument("file")
-    cmd.add_argument("--format", choices=("conll", "jsonl", "text"), help="default: guessed")
+    cmd.add_argument("file", help="the file, or the folder for brat and hf-dataset")
+    cmd.add_argument(
+        "--format",
+        choices=IMPORT_FORMATS,
+        help="default: guessed (a folder: hf-dataset or brat; a JSON list: label-studio)",
+    )
     cmd.add_argument("--split", choices=SPLITS)
     cmd.add_argument(
         "--scheme",
@@ -52,17 +64,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument(
         "--snap", action="store_true", help="grow JSONL spans that cut words to whole words"
     )
+    cmd.add_argument(
+        "--text-key",
+        metavar="KEY",
+        help="the Label Studio data field with the text (default: text, or the only string field)",
+    )
     cmd.set_defaults(func=cmd_import)
 
     cmd = sub.add_parser("export", help="export documents and their entities")
     cmd.add_argument("project")
-    cmd.add_argument("file")
+    cmd.add_argument("file", help="the file, or the folder for brat, hf-dataset and hf-parquet")
     cmd.add_argument(
         "--format",
-        choices=("conll", "conll-bioes", "jsonl", "doccano"),
-        help="default: jsonl for a .jsonl/.json file, else conll",
+        choices=EXPORT_FORMATS,
+        help="default: jsonl for a .jsonl/.json file, else conll (spacy needs "
+        "pip install 'spanlab[spacy]')",
     )
     cmd.add_argument("--split", choices=SPLITS)
+    cmd.add_argument(
+        "--text-key", metavar="KEY", default="text", help="Label Studio: the data field of the text"
+    )
     cmd.set_defaults(func=cmd_export)
 
     cmd = sub.add_parser("stats", help="documents and entities per split and label")
@@ -99,6 +120,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from core.formats import import_file
+    from core.formats.interchange import describe_skipped
 
     printer = ProgressPrinter(sys.stderr)
     with open_project(args.project) as project:
@@ -114,6 +136,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             progress=printer.counter("importing", unit="bytes"),
             strict=not args.lenient,
             snap=args.snap,
+            text_key=args.text_key,
         )
     printer.end()
     scheme = f", tags {result.scheme.upper()}" if result.scheme else ""
@@ -121,6 +144,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"Imported {result.documents:,} documents with {result.spans:,} entities from "
         f"{args.file} ({result.format}{scheme}) in {result.seconds:.1f} s."
     )
+    if result.model_spans:
+        print(f"Stored {result.model_spans:,} predicted entities as model suggestions.")
+    if result.skipped:
+        print(f"Skipped: {describe_skipped(result.skipped)}.")
     if result.new_labels:
         shown, more = result.new_labels[:_LABELS_SHOWN], len(result.new_labels) - _LABELS_SHOWN
         print(f"New labels: {', '.join(shown)}{f' … and {more:,} more' if more > 0 else ''}.")
@@ -138,6 +165,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             format=args.format,
             split=args.split,
             progress=printer.counter("exporting", unit="documents"),
+            text_key=args.text_key,
         )
     printer.end()
     which = f" of the {args.split} split" if args.split else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from core import scratch
-from core.domain import SPLITS
+from core.domain import EXPORT_FORMATS, SPLITS
 from core.errors import ExportError, ValidationError
+from core.formats import brat, hf_dataset, label_studio, spacy_docbin
 from core.formats.common import PROGRESS_EVERY_S, Cancelled, Progress, ShouldStop
 from core.formats.conll import conll_writer, group_start
 from core.formats.jsonl import write_doccano, write_spacy
@@ -21,7 +23,8 @@ from core.formats.jsonl import write_doccano, write_spacy
 if TYPE_CHECKING:
     from core.store import Project
 
-EXPORT_FORMATS = ("conll", "conll-bioes", "jsonl", "doccano")
+#: Formats that hold annotated documents only (what training reads).
+_ANNOTATED_ONLY = ("conll", "conll-bioes", "spacy", "hf-dataset", "hf-parquet")
 _NO_FOLLOW = os.O_NOFOLLOW if hasattr(os, "O_NOFOLLOW") else 0  # Windows has none
 
 #: How each export format writes one document with its human spans.
@@ -32,6 +35,14 @@ _WRITERS: dict[str, Writer] = {
     "jsonl": write_spacy,
     "doccano": write_doccano,
 }
+#: ``(document, human spans, model spans)`` for each document, to the format's writer.
+Items = Iterator[tuple[dict, list[dict], list[dict]]]
+#: Folder formats: ``write(folder, items, label names)`` and "may this folder be replaced?".
+_FOLDER_WRITERS: dict[str, tuple[Callable[[Path, Items, list[str]], None], Callable]] = {
+    "brat": (brat.write_folder, brat.looks_like_brat),
+    "hf-dataset": (hf_dataset.write_folder, hf_dataset.looks_like_dataset),
+    "hf-parquet": (hf_dataset.write_parquet, hf_dataset.looks_like_dataset),
+}
 
 
 def export_file(
@@ -41,6 +52,7 @@ def export_file(
     split: str | None = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    text_key: str = "text",
 ) -> int:
     """Write the project's documents (one split, or all) to ``path``; returns how many.
 
@@ -50,6 +62,11 @@ def export_file(
     it is written beside the target and renamed. A stop request writes nothing and
     returns 0. ``progress(done_documents, total_documents)``. ``format=None`` picks
     "jsonl" for a .jsonl/.json file and "conll" otherwise.
+
+    Label Studio, brat, spaCy and Hugging Face datasets (see their modules) write the
+    model spans too where the format holds them (Label Studio's predictions); the
+    folder formats write a folder beside the target and rename it into place.
+    ``text_key`` is the Label Studio ``data`` field of the text.
     """
     path = Path(path)
     if format is None:
@@ -58,8 +75,10 @@ def export_file(
         raise ValueError(f"unknown export format {format!r}; use {', '.join(EXPORT_FORMATS)}")
     if split is not None and split not in SPLITS:
         raise ValidationError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
-    status = "annotated" if format.startswith("conll") else None
+    status = "annotated" if format in _ANNOTATED_ONLY else None
     ids = project.document_ids(split=split, status=status)
+    if format not in _WRITERS:
+        return _export_items(project, path, format, ids, progress, should_stop, text_key)
     write = _WRITERS[format]
     marks_groups = format.startswith("conll")  # JSONL writes the group in each line
     group = None
@@ -84,8 +103,100 @@ def export_file(
     return len(ids)
 
 
+def _export_items(
+    project: Project,
+    path: Path,
+    format: str,
+    ids: list[int],
+    progress: Progress | None,
+    should_stop: ShouldStop | None,
+    text_key: str,
+) -> int:
+    """Export to a format whose writer takes every document at once (its ``Items``)."""
+    if format == "spacy":
+        spacy_docbin.require_spacy()  # before anything is written
+    items = _items(project, ids, progress, should_stop)
+    labels = [label["name"] for label in project.labels()]
+    try:
+        if format in _FOLDER_WRITERS:
+            write_folder, replaceable = _FOLDER_WRITERS[format]
+            with _replacing_folder(path, replaceable) as folder:
+                write_folder(folder, items, labels)
+        elif format == "spacy":
+            with _replacing(path, binary=True) as out:
+                spacy_docbin.write_docbin(out, items)
+        else:
+            with _replacing(path) as out:
+                label_studio.write_tasks(out, items, text_key)
+    except Cancelled:
+        return 0
+    if progress is not None:
+        progress(len(ids), len(ids))
+    return len(ids)
+
+
+def _items(
+    project: Project, ids: list[int], progress: Progress | None, should_stop: ShouldStop | None
+) -> Items:
+    last_report = 0.0
+    for done, doc_id in enumerate(ids):
+        if should_stop is not None and should_stop():
+            raise Cancelled
+        spans = project.spans(doc_id)
+        human = [span for span in spans if span["origin"] == "human"]
+        model = [span for span in spans if span["origin"] == "model"]
+        yield project.get_document(doc_id), human, model
+        if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
+            last_report = time.monotonic()
+            progress(done, len(ids))
+
+
 @contextmanager
-def _replacing(path: Path) -> Iterator[IO[str]]:
+def _replacing_folder(path: Path, replaceable: Callable[[Path], bool]) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that takes its place only when the block succeeds.
+
+    An existing ``path`` is replaced only when it is empty or holds a previous export of
+    the same format (``replaceable``): a folder of other files is never deleted.
+    """
+    target = Path(os.path.realpath(path))
+    if target.exists():
+        if not target.is_dir():
+            raise ExportError(f"{path} is a file: this format is a folder; give a folder name.")
+        if any(target.iterdir()) and not replaceable(target):
+            raise ExportError(
+                f"{path} is a folder with other files in it: export to a new or empty folder "
+                "(a previous export of the same format is replaced)."
+            )
+    if not target.parent.is_dir():
+        raise ExportError(f"The folder {target.parent} does not exist: create it first.")
+    with suppress(OSError):  # what a killed export left behind
+        scratch.remove_stale(target, ".part")
+        scratch.remove_stale(target, ".old")
+    tmp = scratch.scratch_path(target, ".part")
+    try:
+        tmp.mkdir()
+        yield tmp
+        if target.exists():
+            old = scratch.scratch_path(target, ".old")
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_error(target, error) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def _replacing(path: Path, binary: bool = False) -> Iterator[IO]:
     """A temporary file beside ``path`` that replaces it only when the block succeeds.
 
     A symbolic link stays a link: the file it points to is replaced. The new file keeps
@@ -98,7 +209,8 @@ def _replacing(path: Path) -> Iterator[IO[str]]:
         raise ExportError(f"The folder {target.parent} does not exist: create it first.")
     fd, tmp = _create_beside(target, mode)
     try:
-        with open(fd, "w", encoding="utf-8", newline="\n") as out:
+        text = {"encoding": "utf-8", "newline": "\n"}
+        with open(fd, "wb") if binary else open(fd, "w", **text) as out:  # noqa: SIM115
             yield out
             out.flush()
             os.fsync(out.fileno())  # the data is on disk before the old file goes

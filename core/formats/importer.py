@@ -11,21 +11,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.domain import IMPORT_SCHEMES, SPLITS
+from core.domain import IMPORT_FORMATS, IMPORT_SCHEMES, SPLITS
 from core.errors import ImportFormatError, ValidationError
 from core.formats.common import QUOTE_CHARS, Cancelled, Job, Progress, ShouldStop, check_readable
-from core.formats.conll import conll_documents, looks_like_conll
+from core.formats.conll import looks_like_conll
+from core.formats.conll_process import import_conll
+from core.formats.interchange import FOLDER_IMPORTS, INTERCHANGE_FORMATS, import_interchange
 from core.formats.jsonl import jsonl_documents
 from core.formats.text import text_documents
 
 if TYPE_CHECKING:
     from core.store import Project
 
-IMPORT_FORMATS = ("conll", "jsonl", "text")
 _EXTENSIONS = {
     ".conll": "conll", ".conllx": "conll", ".iob": "conll", ".iob1": "conll",
     ".iob2": "conll", ".bio": "conll", ".bioes": "conll", ".tsv": "conll",
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "hf-dataset",
 }  # fmt: skip
 _DOCUMENT_NUMBER = re.compile(r"^Document (\d+): ")
 
@@ -39,14 +40,19 @@ class ImportResult:
     documents: int = 0
     spans: int = 0
     new_labels: list[str] = field(default_factory=list)
-    scheme: str | None = None  # the tag scheme read (CoNLL only)
+    scheme: str | None = None  # the tag scheme read (CoNLL and Hugging Face datasets)
+    model_spans: int = 0  # predictions stored as model spans (Label Studio)
+    skipped: dict[str, int] = field(default_factory=dict)  # what the format had beyond spans
     cancelled: bool = False
     seconds: float = 0.0
 
 
 def guess_format(path: str | Path) -> str:
-    """Guess "conll", "jsonl" or "text" from the extension or, failing that, the first lines."""
+    """Guess the format from the extension or, failing that, the first lines; a folder is
+    a Hugging Face dataset or brat standoff."""
     path = Path(path)
+    if path.is_dir():
+        return _guess_folder(path)
     known = _EXTENSIONS.get(path.suffix.lower())
     if known:
         return known
@@ -61,6 +67,8 @@ def guess_format(path: str | Path) -> str:
         return "text"
     if head[0].lstrip().startswith("{"):
         return "jsonl"
+    if head[0].lstrip().startswith("["):  # a JSON list: Label Studio's export
+        return "label-studio"
     return "conll" if looks_like_conll(head) else "text"
 
 
@@ -76,6 +84,7 @@ def import_file(
     *,
     strict: bool = True,
     snap: bool = False,
+    text_key: str | None = None,
 ) -> ImportResult:
     """Import a file into ``project`` all-or-nothing; only ``project`` is touched.
 
@@ -84,10 +93,13 @@ def import_file(
     second; when ``should_stop()`` turns true the import is rolled back and the result
     says ``cancelled``. ``strict=False`` accepts sloppy tag sequences (a stray ``I-``
     starts an entity); ``snap`` grows JSONL spans that cut words to whole words.
+    ``text_key`` is the Label Studio ``data`` field that holds the text. brat and
+    Hugging Face datasets take a folder (or, for datasets, a .parquet file).
     """
     started = time.monotonic()
     path = Path(path)
-    check_readable(path)  # before guessing the format: a pipe would block there
+    if not (path.is_dir() and format in (None, *FOLDER_IMPORTS)):
+        check_readable(path)  # before guessing the format: a pipe would block there
     _check_not_project(path, Path(project.path))
     format = format or guess_format(path)
     if format not in IMPORT_FORMATS:
@@ -108,9 +120,14 @@ def import_file(
     )
     result = ImportResult(str(path), format)
     try:
-        if format == "conll":  # tokens and spans built by the reader: trusted
-            documents = conll_documents(job, scheme, strict)
-            result.documents = project.add_reader_documents(documents, lock_labels=lock_labels)
+        if format in INTERCHANGE_FORMATS:
+            result.documents, result.model_spans, skipped = import_interchange(
+                project, job, format, lock_labels=lock_labels, scheme=scheme, strict=strict,
+                text_key=text_key,
+            )  # fmt: skip
+            result.skipped = dict(skipped)
+        elif format == "conll":  # tokens and spans built by the reader: trusted
+            result.documents = import_conll(project, job, scheme, strict, lock_labels)
         else:
             documents = jsonl_documents(job) if format == "jsonl" else text_documents(job)
             result.documents = project.add_documents(documents, lock_labels=lock_labels)
@@ -122,9 +139,15 @@ def import_file(
         result.spans = job.spans
         known = set(before)
         result.new_labels = [lb["name"] for lb in project.labels() if lb["name"] not in known]
-    result.scheme = job.scheme if format == "conll" else None
+    result.scheme = job.scheme if format in ("conll", "hf-dataset", "hf-parquet") else None
     result.seconds = time.monotonic() - started
     return result
+
+
+def _guess_folder(path: Path) -> str:
+    from core.formats.hf_dataset import looks_like_dataset
+
+    return "hf-dataset" if looks_like_dataset(path) else "brat"
 
 
 def _check_not_project(path: Path, project_path: Path) -> None:

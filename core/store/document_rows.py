@@ -6,17 +6,26 @@ set lookups; the slower checks of ``core.spancheck`` only run to explain what is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from core.domain import MAX_GROUP_CHARS, ReaderDocument
 from core.errors import ValidationError
 from core.spancheck import Span, check_document_spans, check_tokens
+from core.store.connection import now
 from core.store.values import check_text, split_and_status, to_json
 from core.tokenize import DEFAULT_TOKENIZER, tokenize
 
 #: The values of one documents row: text, tokens (JSON), split, status, source, meta,
 #: group key.
 DocumentValues = tuple[str, str, str, str, str, str | None, str | None]
+#: One chunk of a bulk write, ready for ``executemany``: documents rows (id, the
+#: ``DocumentValues``, the write's time stamp), span rows (document id, start, end,
+#: label name) and whether every text of the chunk is ASCII (indexed without a call
+#: back into Python).
+RowChunk = tuple[list[tuple], list[tuple[int, int, int, str]], bool]
+#: How many documents a chunk holds (memory stays flat however many are written).
+CHUNK_DOCUMENTS = 5000
 
 
 def document_row(
@@ -39,6 +48,59 @@ def document_row(
     spans = doc.get("spans")
     checked = check_document_spans(tokens, spans) if spans else ()
     return _values(doc, text, tokens_json, split, status), checked
+
+
+def row_chunks(
+    docs: Iterable[dict],
+    first_id: int,
+    build: Callable[[dict], tuple[DocumentValues, Sequence[Span]]],
+    number_errors: bool = True,
+    size: int = CHUNK_DOCUMENTS,
+) -> Iterator[RowChunk]:
+    """The rows of ``docs`` (numbered from ``first_id``), ``size`` documents a chunk.
+
+    ``build`` checks one document and returns its values and spans (``document_row``,
+    or ``reader_document_row`` for a reader's trusted documents). A ValidationError
+    names the document's 1-based number when ``number_errors`` is set. When a document
+    or the reader fails, the chunk's rows before it are yielded first and the error is
+    raised on the next step, so a writer meets the errors in the order of the documents
+    (a bad label before a bad line further on).
+    """
+    numbered = enumerate(docs, start=1)
+    doc_id = first_id
+    while True:
+        stamp = now()
+        doc_rows: list[tuple] = []
+        span_rows: list[tuple[int, int, int, str]] = []
+        try:
+            for number, doc in itertools.islice(numbered, size):
+                try:
+                    row, spans = build(doc)
+                except ValidationError as error:
+                    if number_errors:
+                        error.args = (f"Document {number}: {error}",)
+                    raise
+                doc_rows.append((doc_id, *row, stamp))
+                for start, end, label in spans:
+                    span_rows.append((doc_id, start, end, label))
+                doc_id += 1
+        except Exception:
+            if doc_rows:
+                yield doc_rows, span_rows, all(row[1].isascii() for row in doc_rows)
+            raise
+        if not doc_rows:
+            return
+        yield doc_rows, span_rows, all(row[1].isascii() for row in doc_rows)
+
+
+def trusted_row(doc: dict, token_json: TokenJson) -> tuple[DocumentValues, Sequence[Span]]:
+    """``reader_document_row`` for what must be a ``ReaderDocument`` (else TypeError)."""
+    if type(doc) is not ReaderDocument:
+        raise TypeError(
+            f"A document is a {type(doc).__name__}, not a ReaderDocument: add it with "
+            "add_documents, which checks it."
+        )
+    return reader_document_row(doc, token_json)
 
 
 def reader_document_row(

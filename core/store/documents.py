@@ -3,9 +3,9 @@ and keeping the full-text index in step with every write."""
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from core import migrations
@@ -14,11 +14,14 @@ from core.errors import NotFoundError, SpanAlignmentError, ValidationError
 from core.spancheck import SpanLike, check_tokens
 from core.store.connection import now
 from core.store.document_rows import (
+    CHUNK_DOCUMENTS,
+    RowChunk,
     TokenJson,
     document_row,
     encode_tokens,
     move_spans,
-    reader_document_row,
+    row_chunks,
+    trusted_row,
 )
 from core.store.labels import Labels
 from core.store.settings import Settings
@@ -26,7 +29,8 @@ from core.store.values import check_choice, check_text
 from core.tokenize import tokenize
 
 #: How many documents a bulk write inserts at a time (memory stays flat).
-_BULK_CHUNK = 5000
+_BULK_CHUNK = CHUNK_DOCUMENTS
+
 #: A document's spans, with their label names, as rows of the store's API.
 SPAN_SELECT = (
     'SELECT s.id, s.document_id, s."start", s."end", l.name AS label, s.origin, s.score'
@@ -96,39 +100,37 @@ class Documents(Labels, Settings):
     def _insert_documents(
         self, docs: Iterable[dict], lock_labels: bool, number_errors: bool, trusted: bool
     ) -> int:
+        if trusted:
+            token_json = TokenJson()
+            build = functools.partial(trusted_row, token_json=token_json)
+        else:
+            build = functools.partial(document_row, tokenizer=self.tokenizer())
+        return self.add_prepared_rows(
+            lambda first_id: row_chunks(docs, first_id, build, number_errors, _BULK_CHUNK),
+            lock_labels,
+            number_errors,
+        )
+
+    def add_prepared_rows(
+        self,
+        chunks: Callable[[int], Iterable[RowChunk]],
+        lock_labels: bool = False,
+        number_errors: bool = True,
+    ) -> int:
+        """Write rows prepared elsewhere (``core.store.document_rows.row_chunks``, run by
+        a reader in another process) in one transaction; returns how many documents.
+
+        ``chunks(first_id)`` gives the chunks, their documents numbered from
+        ``first_id``. The rows are written as they are: only ``row_chunks`` makes them,
+        from checked documents. Labels met in the span rows are created here unless
+        ``lock_labels``; any error raised by ``chunks`` rolls everything back.
+        """
         conn = self._conn
         added = 0
         with self._bulk_settings(), self.atomic():
             label_ids = self._label_ids()
-            next_id = self._next_document_id()
-            numbered = enumerate(docs, start=1)
-            token_json = TokenJson()
-            tokenizer = self.tokenizer()  # for the documents that come without tokens
-            while chunk := list(itertools.islice(numbered, _BULK_CHUNK)):
-                stamp = now()
-                doc_rows, span_rows = [], []
-                for number, doc in chunk:
-                    try:
-                        if not trusted:
-                            row, spans = document_row(doc, tokenizer)
-                        elif type(doc) is ReaderDocument:
-                            row, spans = reader_document_row(doc, token_json)
-                        else:
-                            raise TypeError(
-                                f"Document {number} is a {type(doc).__name__}, not a "
-                                "ReaderDocument: add it with add_documents, which checks it."
-                            )
-                        for start, end, label in spans:
-                            label_id = label_ids.get(label)
-                            if label_id is None:
-                                label_id = label_ids[label] = self._import_label(label, lock_labels)
-                            span_rows.append((next_id, start, end, label_id))
-                    except ValidationError as error:
-                        if number_errors:
-                            error.args = (f"Document {number}: {error}",)
-                        raise
-                    doc_rows.append((next_id, *row, stamp))
-                    next_id += 1
+            first_id = self._next_document_id()
+            for doc_rows, span_rows, ascii_only in chunks(first_id):
                 conn.executemany(
                     "INSERT INTO documents (id, text, tokens, split, status, source, meta,"
                     " group_key, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
@@ -137,11 +139,12 @@ class Documents(Labels, Settings):
                 conn.executemany(
                     'INSERT INTO spans (document_id, "start", "end", label_id, origin)'
                     " VALUES (?, ?, ?, ?, 'human')",
-                    span_rows,
+                    self._span_label_ids(
+                        span_rows, label_ids, lock_labels, first_id, number_errors
+                    ),
                 )
                 # Fed per chunk, from the rows just written. ASCII text is indexed as it
                 # is (search_text returns it unchanged), without a call back into Python.
-                ascii_only = all(row[1].isascii() for row in doc_rows)
                 conn.execute(
                     "INSERT INTO documents_fts (rowid, text)"
                     f" SELECT id, {'text' if ascii_only else 'spanlab_search_text(text)'}"
@@ -150,6 +153,32 @@ class Documents(Labels, Settings):
                 )
                 added += len(doc_rows)
         return added
+
+    def _span_label_ids(
+        self,
+        span_rows: list[tuple[int, int, int, str]],
+        label_ids: dict[str, int],
+        lock_labels: bool,
+        first_id: int,
+        number_errors: bool,
+    ) -> list[tuple[int, int, int, int]]:
+        """Span rows with label ids for names; a new label is created (in document order)."""
+        try:
+            return [(doc, start, end, label_ids[label]) for doc, start, end, label in span_rows]
+        except KeyError:  # a label met for the first time
+            pass
+        rows = []
+        for doc, start, end, label in span_rows:
+            label_id = label_ids.get(label)
+            if label_id is None:
+                try:
+                    label_id = label_ids[label] = self._import_label(label, lock_labels)
+                except ValidationError as error:
+                    if number_errors:
+                        error.args = (f"Document {doc - first_id + 1}: {error}",)
+                    raise
+            rows.append((doc, start, end, label_id))
+        return rows
 
     @contextmanager
     def _bulk_settings(self) -> Iterator[None]:
