@@ -21,7 +21,6 @@ data-parallel training under ``accelerate launch``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -36,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from core.errors import SpanlabError, TrainingError
+from core.training.card import data_summary
 from core.training.config import TrainConfig
 from core.training.context import context_note, encode_in_context
 from core.training.data import (
@@ -67,6 +67,7 @@ from core.training.events import (
     Step,
 )
 from core.training.loading import device_name, resolve_device, resolve_model_path
+from core.training.model_files import write_model_folder
 from core.training.modeling import adapt, build_model, make_optimizer
 from core.training.precision import choose_precision, detect_capabilities, set_attention
 from core.training.predict import Predictor
@@ -519,30 +520,24 @@ class _Run:
             "train_documents": len(self.train_ex),
             "dev_documents": len(self.dev_ex),
             "time_budget_spent": self.out_of_time,
+            "data": data_summary(
+                {"train": self.train_ex, "dev": self.dev_ex, "test": self.test_ex}, self.source
+            ),
         }
 
     def write_files(self, done: Done) -> None:
-        """Metrics, config and the event log beside the model; then the rename."""
-        scratch = self.scratch
-        (scratch / "metrics.json").write_text(json.dumps(done.metrics, indent=2), encoding="utf-8")
-        saved = {
-            **self.config.to_dict(),
-            # What "auto" became on this machine (TrainConfig.from_dict ignores the key).
-            "chosen": {
-                "precision": self.choice.precision,
-                "attention": self.attention,
-                "reason": self.choice.reason,
-                "epochs": self.epochs,
-                "total_steps": self.total_steps,
-                # Context read when predicting: 0 where dev F1 was better without it.
-                "context_tokens": self.inference_context,
-            },
+        """Metrics, config, event log and model card beside the model; then the rename."""
+        chosen = {  # what "auto" became on this machine
+            "precision": self.choice.precision,
+            "attention": self.attention,
+            "reason": self.choice.reason,
+            "epochs": self.epochs,
+            "total_steps": self.total_steps,
+            # Context read when predicting: 0 where dev F1 was better without it.
+            "context_tokens": self.inference_context,
         }
-        (scratch / "train_config.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
-        with open(scratch / "events.jsonl", "w", encoding="utf-8") as f:
-            for event in [*self.log, done]:
-                f.write(json.dumps(event.to_dict()) + "\n")
-        os.replace(scratch, self.output_dir)
+        events = [*self.log, done]
+        write_model_folder(self.scratch, self.output_dir, self.config, chosen, done.metrics, events)
 
     # -- small helpers --------------------------------------------------------------------
     def predictor(self, context_tokens: int | None = None) -> Predictor:
