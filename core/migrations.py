@@ -228,6 +228,27 @@ def m007_run_study(db: Database) -> None:
     )
 
 
+def m008_reviews(db: Database) -> None:
+    """The likely annotation mistakes a person looked at and kept as annotated.
+
+    A review (``core.insight.review``) hides them from later reviews. ``key`` is the
+    suspect's identity as text (its kind, the annotated span and the suggestion, see
+    ``core.insight.suspects.suspect_key``): once the annotation or the suggestion is
+    different, it is another suspect. Deleting a document deletes its rows.
+    """
+    db.executescript(
+        """
+        CREATE TABLE reviews (
+            document_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            reviewed_at TEXT NOT NULL,
+            PRIMARY KEY (document_id, key)
+        );
+        """
+    )
+
+
 #: Applied in order; ``MIGRATIONS[n - 1]`` brings a project to schema version ``n``.
 MIGRATIONS: list[Callable[[Database], None]] = [
     m001_create_tables,
@@ -237,6 +258,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     m005_document_groups_and_settings,
     m006_scores,
     m007_run_study,
+    m008_reviews,
 ]
 
 #: The schema version this code writes.

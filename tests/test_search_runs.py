@@ -54,13 +54,13 @@ def test_a_version_6_project_gains_the_columns(tmp_path):
     conn = sqlite3.connect(path)
     conn.executescript(
         "DROP INDEX runs_study; ALTER TABLE runs DROP COLUMN study; "
-        "ALTER TABLE runs DROP COLUMN trial; PRAGMA user_version = 6;"
+        "ALTER TABLE runs DROP COLUMN trial; DROP TABLE reviews; PRAGMA user_version = 6;"
     )
     conn.execute("INSERT INTO runs (config, created, base_model) VALUES ('{}', 'then', 'm')")
     conn.commit()
     conn.close()
     with Project.open(path) as project:
-        assert project.schema_version == migrations.LATEST == 7
+        assert project.schema_version == migrations.LATEST >= 7
         assert [(r["study"], r["trial"]) for r in project.runs()] == [(None, None)]
 
 

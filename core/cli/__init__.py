@@ -3,7 +3,7 @@
 The console script is ``desktop.launch:main``: without arguments it opens the desktop
 app, otherwise it hands over here, so core never imports the GUI. The sub-commands live
 by topic — ``projects`` (init, import, export, stats), ``train``, ``models`` (evaluate,
-predict, runs), ``active`` (next), ``tune`` (hyper-parameter search) — and each sets
+predict, runs), ``active`` (next), ``tune`` (hyper-parameter search), ``review`` (likely annotation mistakes), ``compare`` (two runs) — and each sets
 ``func`` (``func(args) -> int``) with ``set_defaults``;
 ``progress`` draws import and training progress alike. An error meant for the user
 (SpanlabError) is printed as ``spanlab: error: <message>`` on stderr with exit status 1;
@@ -20,7 +20,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from core.cli import active, models, projects, train, tune
+from core.cli import active, compare, models, projects, review, train, tune
 from core.cli.common import PROG, project_path
 from core.cli.projects import format_stats
 from core.errors import SpanlabError, from_system_error
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(sub)
     active.register(sub)
     tune.register(sub)
+    review.register(sub)
+    compare.register(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ The package holds one module per concern, and ``Project`` is their sum:
 - ``examples``: training data;
 - ``runs``: training runs and their events;
 - ``scores``: usefulness scores of ``new`` documents and the "most useful first" order;
+- ``reviews``: the likely annotation mistakes a person reviewed and kept;
 - ``settings``: the project's choices, such as the tokenizer of new text;
 - ``values``: checks on the values callers hand in.
 """
@@ -31,6 +32,7 @@ from core.store.connection import now
 from core.store.examples import Examples
 from core.store.labels import AUTO_SHORTCUTS, MAX_LABELS
 from core.store.queries import PREVIEW_CHARS, Queries
+from core.store.reviews import Reviews
 from core.store.runs import Runs
 from core.store.scores import Scores
 from core.store.spans import Spans
@@ -52,7 +54,7 @@ __all__ = [
 ]
 
 
-class Project(Spans, Queries, Examples, Scores, Runs):
+class Project(Spans, Queries, Examples, Scores, Runs, Reviews):
     """An open Spanlab project file. Create with ``create``/``open``/``open_or_create``."""
 
     @classmethod

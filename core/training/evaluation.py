@@ -41,26 +41,22 @@ def evaluate(
         if isinstance(predictor_or_model_dir, Predictor)
         else Predictor(predictor_or_model_dir, device=device, batch_size=batch_size)
     )
+    return score(examples, predicted_tags(predictor, examples), labels=predictor.labels)
+
+
+def predicted_tags(predictor: Predictor, examples: Sequence[dict]) -> list[list[str]]:
+    """The model's word tags for each example, read with its group as in training."""
     texts = [ex["text"] for ex in examples]
     tokens = [ex["tokens"] for ex in examples]
     groups = [ex.get("group") for ex in examples]  # read with context, as in training
-    predicted = [tags for tags, _ in predictor.predict_tags(texts, tokens, groups)]
-    return score(examples, predicted, labels=predictor.labels)
+    return [tags for tags, _ in predictor.predict_tags(texts, tokens, groups)]
 
 
 def score(
     examples: Sequence[dict], predicted: Sequence[Sequence[str]], labels: Sequence[str] = ()
 ) -> dict:
     """Compare predicted word tags with the examples' gold spans."""
-    gold_tags, pred_tags, misaligned = [], [], 0
-    for ex, pred in zip(examples, predicted, strict=True):
-        gold, bad = word_tags(ex)
-        misaligned += len(bad)
-        # Words under a misaligned gold span are left out of scoring on both sides.
-        gold_tags.append(["O" if g is None else g for g in gold])
-        pred_tags.append(
-            iob1_to_iob2(["O" if g is None else p for g, p in zip(gold, pred, strict=True)])
-        )
+    gold_tags, pred_tags, misaligned = scored_tags(examples, predicted)
     labels = sorted(set(labels) | {t[2:] for seq in gold_tags + pred_tags for t in seq if t != "O"})
     entity = entity_table(gold_tags, pred_tags, labels)
     tokens = tag_table(gold_tags, pred_tags, labels)
@@ -78,6 +74,24 @@ def score(
         "documents": len(examples),
         "misaligned": misaligned,
     }
+
+
+def scored_tags(
+    examples: Sequence[dict], predicted: Sequence[Sequence[str]]
+) -> tuple[list[list[str]], list[list[str]], int]:
+    """Gold and predicted word tags as they are scored, and the number of misaligned gold
+    spans: words under a misaligned gold span are left out on both sides (``O``), and
+    predicted tags are repaired as they are decoded for the user (a stray ``I-X`` opens
+    an entity)."""
+    gold_tags, pred_tags, misaligned = [], [], 0
+    for ex, pred in zip(examples, predicted, strict=True):
+        gold, bad = word_tags(ex)
+        misaligned += len(bad)
+        gold_tags.append(["O" if g is None else g for g in gold])
+        pred_tags.append(
+            iob1_to_iob2(["O" if g is None else p for g, p in zip(gold, pred, strict=True)])
+        )
+    return gold_tags, pred_tags, misaligned
 
 
 def entity_table(gold: list[list[str]], pred: list[list[str]], labels: Sequence[str]) -> dict:

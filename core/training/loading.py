@@ -9,15 +9,34 @@ whether it may.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from core.domain import DEFAULT_MODEL
 from core.errors import ModelLoadError, TrainingError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: transformers resolves its names lazily, and not thread-safely: two threads that load a
+#: model at once for the first time (Try it and Results on their workers) can fail with
+#: "cannot import name ...". Loading goes through this lock, one load at a time.
+_LOAD_LOCK = threading.RLock()
+
+
+def _one_load_at_a_time(fn: _F) -> _F:
+    @functools.wraps(fn)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _LOAD_LOCK:
+            return fn(*args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 def resolve_model_path(name: str) -> str:
@@ -44,6 +63,7 @@ def resolve_model_path(name: str) -> str:
     return name  # a hub name such as "bert-base-cased"; needs the network unless cached
 
 
+@_one_load_at_a_time
 def refuse_custom_code(folder: str | Path) -> None:
     """Raise ModelLoadError if a model folder would need its own Python code to load.
 
@@ -82,6 +102,7 @@ def refuse_custom_code(folder: str | Path) -> None:
             )
 
 
+@_one_load_at_a_time
 def load_tokenizer(path: str) -> Any:
     """A fast tokenizer for ``path`` (word alignment needs ``word_ids()``)."""
     from transformers import AutoTokenizer
@@ -120,6 +141,7 @@ def _needs_prefix_space(tokenizer: Any) -> bool:
     return False
 
 
+@_one_load_at_a_time
 def load_token_classifier(path: str, **kwargs: Any) -> Any:
     """``AutoModelForTokenClassification`` from safetensors only; errors say what to do."""
     from transformers import AutoModelForTokenClassification

@@ -90,11 +90,7 @@ class RunSession:
         says whether the store may be written now (see ``RunRecorder``). ``study`` and
         ``trial`` tag the run of a hyper-parameter search (see ``core.search``).
         """
-        config = replace(config).validate()
-        if not config.word_tokenizer:  # the model reads raw text as this project splits it
-            config = replace(config, word_tokenizer=project.tokenizer())
-        if config.warm_start:  # a run id or a folder -> the folder
-            config = replace(config, warm_start=resolve_warm_start(project, config.warm_start))
+        config = project_config(project, config)
         data = training_data(project)
         if not data["train"]:
             raise TrainingError(
@@ -239,6 +235,17 @@ def run_training(
     session = RunSession.prepare(project, config)
     session.run(should_stop, on_event)
     return session
+
+
+def project_config(project: Project, config: TrainConfig) -> TrainConfig:
+    """A checked copy of ``config`` as a run in ``project`` trains with it: the project's
+    word tokenizer filled in, a warm start resolved to its model folder."""
+    config = replace(config).validate()
+    if not config.word_tokenizer:  # the model reads raw text as this project splits it
+        config = replace(config, word_tokenizer=project.tokenizer())
+    if config.warm_start:  # a run id or a folder -> the folder
+        config = replace(config, warm_start=resolve_warm_start(project, config.warm_start))
+    return config
 
 
 def training_data(project: Project) -> dict[str, list[dict]]:
