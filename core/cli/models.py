@@ -38,6 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--batch-size", type=int, default=32)
     cmd.add_argument("--json", action="store_true", help="one JSON object per text")
     cmd.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="what runs the model (default: ONNX Runtime where the folder holds an "
+        "exported model.onnx, else torch)",
+    )
+    cmd.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: the machine's cores)"
+    )
+    cmd.add_argument(
         "--tokenizer",
         choices=TOKENIZERS,
         default=None,
@@ -123,7 +133,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             texts += [line.rstrip("\n") for line in stream if line.strip()]
     if not texts:
         raise TrainingError("Nothing to tag: give texts as arguments or --file FILE.")
-    predictor = Predictor(Path(args.model_dir), device=args.device, batch_size=args.batch_size)
+    predictor = Predictor(
+        Path(args.model_dir),
+        device=args.device,
+        batch_size=args.batch_size,
+        backend=args.backend,
+        threads=args.threads,
+    )
     for text, entities in zip(texts, predictor.predict(texts, args.tokenizer), strict=True):
         if args.json:
             print(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))

@@ -32,6 +32,12 @@ from core.training.loading import (
     resolve_device,
     resolve_model_path,
 )
+from core.training.onnx_backend import (
+    OnnxTokenClassifier,
+    choose_backend,
+    default_threads,
+    onnx_precision,
+)
 from core.training.precision import choose_precision, detect_capabilities, set_attention
 
 Tokens = Sequence[Sequence[int]]
@@ -53,6 +59,10 @@ class Predictor:
     A model trained with document context (``context_tokens`` in its train_config.json)
     reads the sentences of one group with their neighbours, when the caller says which
     texts belong together (``groups``); a single text is read on its own, as always.
+
+    ``backend="auto"`` runs a folder that holds an exported ``model.onnx`` on ONNX
+    Runtime with ``threads`` (default: the cores this process may use), anything else on
+    torch; ``"torch"`` / ``"onnx"`` insist. Only the logits come from the backend.
     """
 
     def __init__(
@@ -62,10 +72,20 @@ class Predictor:
         batch_size: int = 32,
         max_length: int | None = None,
         precision: str = "auto",
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> None:
         path = resolve_model_path(str(model_dir))
+        #: ``torch`` or ``onnx`` (ONNX Runtime): ``auto`` runs ONNX where the folder holds
+        #: an exported ``model.onnx``; words, windows and entities are the same either way.
+        self.backend = choose_backend(path, backend)
         tokenizer = load_tokenizer(path)
-        model = load_token_classifier(path)
+        if self.backend == "onnx":
+            model = OnnxTokenClassifier(path, threads or default_threads(), _onnx_device(device))
+        else:
+            model = load_token_classifier(path)
+            if threads:  # torch's thread count is the process's: only when asked
+                torch.set_num_threads(threads)
         saved = _saved_config(path)
         if max_length is None:
             max_length = int(saved.get("max_length") or 512)
@@ -78,12 +98,17 @@ class Predictor:
         word_tokenizer = saved.get("word_tokenizer") or DEFAULT_TOKENIZER
         if word_tokenizer not in TOKENIZERS:  # a newer version's tokenizer: the default
             word_tokenizer = DEFAULT_TOKENIZER
-        torch_device = resolve_device(device)
-        choice = choose_precision(
-            torch_device.type, detect_capabilities(torch_device), _inference(precision)
-        )
-        self.attention = set_attention(model, choice.attention)
-        model.to(torch_device).eval()  # a loaded model only ever predicts
+        bf16 = False
+        if self.backend == "torch":
+            torch_device = resolve_device(device)
+            choice = choose_precision(
+                torch_device.type, detect_capabilities(torch_device), _inference(precision)
+            )
+            self.attention = set_attention(model, choice.attention)
+            model.to(torch_device).eval()  # a loaded model only ever predicts
+            bf16 = choice.precision == "bf16"
+        else:
+            self.attention = "onnxruntime"
         self._init(
             model,
             tokenizer,
@@ -91,9 +116,12 @@ class Predictor:
             max_length,
             overlap,
             source=str(model_dir),
-            bf16=choice.precision == "bf16",
+            bf16=bf16,
             context_tokens=context_tokens,
         )
+        if self.backend == "onnx":
+            self.precision = onnx_precision(path)
+            self.device_name = f"CPU ({model.threads} threads, ONNX Runtime)"
         #: How :meth:`predict` splits raw text into words: as the project the model was
         #: trained in split its text.
         self.word_tokenizer = word_tokenizer
@@ -112,6 +140,7 @@ class Predictor:
         """Wrap a model already in memory (and on its device), e.g. during training;
         ``precision`` is the one chosen for it (``no`` | ``bf16`` | ``fp16``)."""
         self = cls.__new__(cls)
+        self.backend = "torch"
         self.attention = str(getattr(model.config, "_attn_implementation", None) or "default")
         self._init(
             model,
@@ -145,7 +174,11 @@ class Predictor:
         self.word_tokenizer = DEFAULT_TOKENIZER
         self.tags = iob2_tags(dict(model.config.id2label), source)
         self.labels = sorted({t[2:] for t in self.tags if t != "O"})
-        self.device = next(model.parameters()).device
+        self.device = (
+            model.device
+            if isinstance(model, OnnxTokenClassifier)
+            else (next(model.parameters()).device)
+        )
         self.device_name = device_name(self.device)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         # bf16 where the device has it: 2-3x faster inference, the same argmax in practice
@@ -370,6 +403,11 @@ def _fill_gaps(
     for i in range(1, len(tags) - 1):
         if i not in seen and tags[i - 1] != "O" and tags[i + 1] == f"I-{tags[i - 1][2:]}":
             tags[i], scores[i] = tags[i + 1], scores[i - 1]
+
+
+def _onnx_device(device: str) -> str:
+    """ONNX Runtime's device for a Predictor device setting: the CPU unless CUDA is named."""
+    return "cuda" if device == "cuda" else "cpu"
 
 
 def _inference(precision: str) -> str:
