@@ -39,7 +39,7 @@ edit that core refuses shows its message and returns None (or False / 0); nothin
 raised to the caller.
 
 Not undoable, for the model in the loop (same refusals): :meth:`set_project_setting`,
-:meth:`save_scores`, :meth:`rank_documents`.
+:meth:`save_scores`, :meth:`rank_documents`; for a review: :meth:`mark_reviewed`.
 """
 
 from __future__ import annotations
@@ -432,6 +432,16 @@ class ProjectController(QObject):
                 return project.save_scores(strategy, model_key, run_id, rows)
         except _Refused:
             return None
+
+    def mark_reviewed(self, doc_id: int, key: str, kind: str) -> bool:
+        """Remember a suspect of a review as kept (not an undo step: it only hides the
+        suspect from later reviews); False if refused (shown)."""
+        try:
+            with self._writing("the suspect was not marked reviewed") as project:
+                project.mark_reviewed(doc_id, key, kind)
+        except _Refused:
+            return False
+        return True
 
     def rank_documents(self, strategy: str) -> int | None:
         """Recompute the "most useful first" order from the stored scores and tell the

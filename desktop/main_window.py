@@ -29,6 +29,7 @@ from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 from desktop.errors import ErrorReporter
 from desktop.results_panel import ResultsPanel
+from desktop.review_panel import ReviewPanel
 from desktop.search_panel import SearchPanel
 from desktop.splits_dialog import SplitsDialog
 from desktop.train_panel import TrainPanel
@@ -60,6 +61,9 @@ class MainWindow(QMainWindow):
         self.search = SearchPanel(self.controller, self.train.queue, self.train.form.config, self)
         self.results = ResultsPanel(self.controller, self)
         self.try_it = TryPanel(self.controller, self)
+        self.results.exported.connect(
+            lambda path: self.try_it.add_model_folder(path, f"Exported: {Path(path).name}")
+        )
         self.active_loop = ActiveLoop(self.controller, self.train.queue, self)
         self.annotate.set_active_loop(self.active_loop)
         self.tabs.addTab(self.annotate, "Annotate")
@@ -78,6 +82,7 @@ class MainWindow(QMainWindow):
         )
         self.annotate.annotator.document_opened.connect(self._remember_document)
         self.about_box: QMessageBox | None = None
+        self.review: ReviewPanel | None = None
         self.resize(_first_size(self.screen().availableGeometry().size()))
         geometry = QSettings().value("main_window/geometry")
         if geometry is not None:
@@ -134,6 +139,9 @@ class MainWindow(QMainWindow):
         )
         annotate_menu.addSeparator()
         self._add(annotate_menu, "Assign &splits…", self.ask_assign_splits)
+        self.review_action = self._add(
+            annotate_menu, "&Review likely mistakes…", self.show_review, "Ctrl+Shift+R"
+        )
 
         help_menu = self.menuBar().addMenu("&Help")
         self._add(
@@ -257,6 +265,14 @@ class MainWindow(QMainWindow):
         if counts is not None:
             moved = ", ".join(f"{n:,} to {split}" for split, n in counts.items())
             self.statusBar().showMessage(f"Splits assigned: {moved or 'no documents to move'}.")
+
+    def show_review(self) -> None:
+        """Annotate ▸ Review likely mistakes…: the Review window, beside the annotator."""
+        if self.review is None:
+            self.review = ReviewPanel(self.controller, self.train.form.config, self)
+        self.review.show()
+        self.review.raise_()
+        self.review.activateWindow()
 
     def new_document(self) -> None:
         """Ask for a text, add it to the project as a new document, and show it."""

@@ -17,20 +17,24 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from core import scratch
 from core.errors import SpanlabError, ValidationError
+from desktop.compare_view import CompareView
 from desktop.controller import ProjectController
 from desktop.learning_curve import LearningCurve
 from desktop.metrics_table import METRIC_COLUMNS, Column, RowsTable, fmt_ratio, metric_rows
+from desktop.model_export import ExportModelDialog, check_text, export_job
+from desktop.result_charts import ResultCharts, add_png_saving
 from desktop.run_rows import error_rows, micro_f1, run_row, split_report
 from desktop.workers import start_worker
 
@@ -126,9 +130,18 @@ class ResultsPanel(QWidget):
         self.split_combo.currentIndexChanged.connect(lambda *_: self._show_selected_run())
         self.export_button = QPushButton("Export model…", self)
         self.export_button.setToolTip(
-            "Copy the run's model folder (a Hugging Face model) elsewhere"
+            "Export the run's model: a Hugging Face folder, ONNX or ONNX int8 (checked on dev)"
         )
         self.export_button.clicked.connect(lambda: self.export_selected())
+        self.export_dialog: ExportModelDialog | None = None  # the one last opened
+        self._export_message = ""
+        self.compare_button = QPushButton("Compare runs…", self)
+        self.compare_button.setToolTip(
+            "Compare the two runs selected above (Ctrl+click), or the chosen run with the "
+            "finished run before it"
+        )
+        self.compare_button.clicked.connect(lambda: self.compare_selected())
+        self.compare_view: CompareView | None = None
         self.summary = QLabel("Choose a run above.", self)
         self.summary.setWordWrap(True)
         bar = QHBoxLayout()
@@ -136,6 +149,7 @@ class ResultsPanel(QWidget):
         bar.addWidget(self.split_combo)
         bar.addWidget(self.summary, 1)
         bar.addWidget(self.export_button)
+        bar.addWidget(self.compare_button)
 
         self.entity_table = RowsTable(
             "Entities (strict, per type)", METRIC_COLUMNS, self, stretch="name"
@@ -149,13 +163,18 @@ class ResultsPanel(QWidget):
         tables = QSplitter(Qt.Orientation.Horizontal, self)
         tables.addWidget(self.entity_table)
         tables.addWidget(self.token_table)
+        self.charts = ResultCharts(self.controller, self)
+        self.views = QTabWidget(self)  # the scores as tables or as pictures
+        self.views.addTab(tables, "Tables")
+        self.views.addTab(self.charts, "Charts")
         lower = QWidget(self)
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addLayout(bar)
-        lower_layout.addWidget(tables, 3)
+        lower_layout.addWidget(self.views, 3)
         lower_layout.addWidget(self.errors_table, 2)
         self.learning_curve = LearningCurve(self)
+        add_png_saving(self.learning_curve, "learning-curve", self.controller.show_error)
         upper = QSplitter(Qt.Orientation.Horizontal, self)
         upper.addWidget(self.runs_table)
         upper.addWidget(self.learning_curve)
@@ -193,6 +212,7 @@ class ResultsPanel(QWidget):
         if selected is None or selected == self._latest_done:
             selected = latest_done  # follow the newest finished run until another is chosen
         self._latest_done = latest_done
+        self.compare_button.setEnabled(len(done) >= 2)
         target = next((i for i, r in enumerate(rows) if r["id"] == selected), 0)
         if rows:
             self.select_run(rows[target]["id"])
@@ -233,8 +253,10 @@ class ResultsPanel(QWidget):
             self.summary.setText("No runs yet: train a model in the Train tab.")
             for table in (self.entity_table, self.token_table, self.errors_table):
                 table.set_rows([])
+            self.charts.show_run(None, split, None)
             return
         report = split_report(run["metrics"], split)
+        self.charts.show_run(run, split, report)
         self.entity_table.set_rows(metric_rows(report.get("entity")))
         self.token_table.set_rows(metric_rows(report.get("tokens")))
         f1 = micro_f1(report)
@@ -275,6 +297,7 @@ class ResultsPanel(QWidget):
         examples = project.examples(split)
         if not examples:
             self._errors[key] = []
+            self.charts.add_evaluation(key, None, f"No annotated documents on {split}")
             self._show_selected_run()
             return
         self._pending.add(key)
@@ -284,43 +307,98 @@ class ResultsPanel(QWidget):
 
     def _on_errors(self, key: tuple[int, str], result: dict) -> None:
         self._pending.discard(key)
+        if not isValid(self.charts):  # the window closed while the model was evaluating
+            return
         self._errors[key] = list(result["errors"])
+        self.charts.add_evaluation(key, result)
         run = self.selected_run()
         if run and (int(run["id"]), self.split()) == key:  # else stale: kept for later
             self._show_run(run)
 
     def _on_errors_failed(self, key: tuple[int, str], exc: object) -> None:
         self._pending.discard(key)
+        if not isValid(self.charts):
+            return
         run = self.selected_run()
         if run and (int(run["id"]), self.split()) == key:
             self.errors_table.title.setText(f"<b>Errors</b> — could not be computed: {exc}")
+        self.charts.add_evaluation(key, None, f"The errors could not be computed: {exc}")
 
     def _open_error(self, row: dict) -> None:
         select = (int(row["start"]), int(row["end"]))
         self.controller.open_document(int(row["document_id"]), select=select)
 
+    # -- compare ----------------------------------------------------------------------
+    def compare_selected(self) -> CompareView | None:
+        """Open the comparison of :meth:`runs_to_compare` on the split shown."""
+        pair = self.runs_to_compare()
+        if pair is None:
+            return None
+        if self.compare_view is None:
+            self.compare_view = CompareView(self.controller, self)
+        self.compare_view.show_runs(*pair, self.split())
+        return self.compare_view
+
+    def runs_to_compare(self) -> tuple[int, int] | None:
+        """(A, B): the two newest finished runs selected, the older as A; else the chosen
+        run as B and the finished run before it as A."""
+        rows = self.runs_table.visible_rows()
+        done = sorted(int(r["id"]) for r in rows if r["status"] == "done" and r["output_dir"])
+        selected = self.runs_table.view.selectionModel().selectedRows()
+        picked = sorted({int(rows[i.row()]["id"]) for i in selected} & set(done))
+        if len(picked) >= 2:
+            return picked[-2], picked[-1]
+        current = self.selected_run_id()
+        if current in done and done.index(current) > 0:
+            return done[done.index(current) - 1], current
+        if current in done and len(done) > 1:  # the oldest: compared with the next one
+            return current, done[1]
+        return (done[-2], done[-1]) if len(done) >= 2 else None
+
     # -- export -----------------------------------------------------------------------
-    def export_selected(self, target: str | Path | None = None) -> None:
-        """Copy the chosen run's model folder to a folder the user picks (on a worker)."""
+    def export_selected(
+        self,
+        target: str | Path | None = None,
+        format: str = "hf",
+        force: bool = False,  # noqa: A002
+    ) -> None:
+        """Export the chosen run's model (on a worker): without ``target``, as the person
+        chooses in the Export dialog (hf, ONNX, ONNX int8; the folder)."""
         run = self.selected_run()
         if not run or not run["output_dir"]:
             return
+        if target:
+            self._start_export(run, str(target), format, force)
+            return
+        dialog = ExportModelDialog(
+            int(run["id"]),
+            Path(self.controller.project.path).stem,
+            len(self.controller.project.examples("dev")),
+            self,
+        )
+        dialog.accepted.connect(
+            lambda: self._start_export(run, dialog.target(), dialog.format(), dialog.force())
+        )
+        dialog.finished.connect(dialog.deleteLater)
+        self.export_dialog = dialog
+        dialog.open()
+
+    def _start_export(self, run: dict, target: str, format: str, force: bool) -> None:  # noqa: A002
         if not target:
-            parent = QFileDialog.getExistingDirectory(self, "Export the model into folder")
-            if not parent:
-                return
-            stem = Path(self.controller.project.path).stem
-            target = Path(parent) / f"{stem}-run-{run['id']}"
+            return
+        # The check reads the dev documents here, on the thread that owns the store.
+        examples = self.controller.project.examples("dev") if format != "hf" else []
         self.export_button.setEnabled(False)
         self.export_button.setText("Exporting…")
-        worker = start_worker(copy_model_folder, run["output_dir"], target)
+        worker = start_worker(export_job, run["output_dir"], target, format, examples, force)
+        worker.yielded.connect(lambda message: self.summary.setText(str(message)))
         worker.returned.connect(self._on_exported)
         worker.errored.connect(self._on_export_failed)
         worker.finished.connect(self._export_done)
 
-    def _on_exported(self, path: object) -> None:
-        self.summary.setText(f"Model exported to {path}")
-        self.exported.emit(str(path))
+    def _on_exported(self, result: dict) -> None:
+        self._export_message = check_text(result)  # shown once the button is back
+        self.exported.emit(str(result["target"]))
 
     def _on_export_failed(self, exc: object) -> None:
         if isinstance(exc, SpanlabError | OSError):
@@ -331,3 +409,6 @@ class ResultsPanel(QWidget):
     def _export_done(self) -> None:
         self.export_button.setText("Export model…")
         self._show_selected_run()
+        if self._export_message:  # where it went and how it did in the check
+            self.summary.setText(self._export_message)
+            self._export_message = ""

@@ -30,6 +30,7 @@ from desktop.controller import ProjectController
 from desktop.entity_text import EntityTextEdit, tooltip_text
 from desktop.metrics_table import Column, RowsTable
 from desktop.run_rows import micro_f1, split_report
+from desktop.try_compare import CompareTextPane
 from desktop.workers import Worker, start_worker
 
 DEBOUNCE_MS = 250
@@ -95,6 +96,7 @@ class TryPanel(QWidget):
         self._pending: list[SuggestionBatch] = []
         self._pre_active = False  # from Pre-annotate until the last batch is stored
         self._user_picked = False
+        self._exported: list[tuple[str, str]] = []  # (name, folder): exports offered too
         self._shown_key: tuple[str | None, str] = (None, "")  # (model, text) now shown
         self._failed_key: tuple[str | None, str] | None = None  # do not retry it
         self.debounce = QTimer(self)
@@ -105,6 +107,7 @@ class TryPanel(QWidget):
         controller.project_changed.connect(self._on_project_changed)
         controller.runs_changed.connect(self.refresh_models)
         controller.labels_changed.connect(lambda: self._show(self.editor.entities()))
+        controller.labels_changed.connect(lambda: self.compare_pane.recolour())
         controller.writes_unblocked.connect(self._store_pending)
         self.refresh_models()
 
@@ -118,6 +121,11 @@ class TryPanel(QWidget):
         top.addWidget(QLabel("Model:", self))
         top.addWidget(self.model_combo, 1)
         top.addWidget(self.status)
+        self.compare_combo = QComboBox(self)
+        self.compare_combo.setToolTip("Show another run's entities on the same text, below")
+        self.compare_combo.activated.connect(self._on_compare_picked)
+        top.addWidget(QLabel("Compare with:", self))
+        top.addWidget(self.compare_combo)
 
         self.editor = EntityTextEdit(self)
         font = self.editor.font()
@@ -127,6 +135,14 @@ class TryPanel(QWidget):
             "Type or paste text: the model's entities light up as you type."
         )
         self.editor.textChanged.connect(self._on_text_changed)
+        self.compare_pane = CompareTextPane(
+            self._predictors,
+            lambda model, text: predict_text(model, text),  # looked up when called
+            self._colour,
+            self.controller.show_error,
+            self,
+        )
+        self.compare_pane.view.setFont(font)
         self.table = RowsTable("Entities", ENTITY_COLUMNS, self, stretch="text")
         self.table.copy_button.hide()  # JSON is the useful copy here
         self.copy_json_button = QPushButton("Copy as JSON", self)
@@ -153,6 +169,7 @@ class TryPanel(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.editor)
+        splitter.addWidget(self.compare_pane)  # the second model, under the first
         splitter.addWidget(self.table)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -175,9 +192,12 @@ class TryPanel(QWidget):
             f1 = micro_f1(split_report(run["metrics"], "dev"))
             text = f"Run {run['id']}" + (f" — dev F1 {f1:.3f}" if f1 is not None else "")
             self.model_combo.addItem(text, str(run["output_dir"]))
+        for name, folder in self._exported:  # ONNX exports run on ONNX Runtime (faster)
+            self.model_combo.addItem(name, folder)
         index = self.model_combo.findData(current) if self._user_picked and current else -1
         self.model_combo.setCurrentIndex(index if index >= 0 else 0)
         self.model_combo.blockSignals(False)
+        self._refresh_compare_choices()
         has_model = self.model_combo.count() > 0
         self.pre_button.setEnabled(has_model and not self._pre_active)
         self.editor.setEnabled(True)
@@ -189,6 +209,15 @@ class TryPanel(QWidget):
 
     def _on_project_changed(self) -> None:
         self._user_picked = False  # another project: follow its newest model
+        self._exported.clear()
+        self.compare_combo.setCurrentIndex(0)
+        self.compare_pane.set_model(None)
+        self.refresh_models()
+
+    def add_model_folder(self, folder: str, name: str) -> None:
+        """Offer a model folder that is no run's own (an export) in the model chooser."""
+        if all(known != folder for _, known in self._exported):
+            self._exported.append((name, folder))
         self.refresh_models()
 
     def model_dir(self) -> str | None:
@@ -205,12 +234,41 @@ class TryPanel(QWidget):
         self._user_picked = True
         self._schedule()
 
+    def _refresh_compare_choices(self) -> None:
+        """The compare chooser: no comparison, or any of the finished runs."""
+        current = self.compare_combo.currentData()
+        self.compare_combo.blockSignals(True)
+        self.compare_combo.clear()
+        self.compare_combo.addItem("no other run", None)
+        for i in range(self.model_combo.count()):
+            self.compare_combo.addItem(self.model_combo.itemText(i), self.model_combo.itemData(i))
+        index = self.compare_combo.findData(current) if current else 0
+        self.compare_combo.setCurrentIndex(max(index, 0))
+        self.compare_combo.blockSignals(False)
+        if self.compare_combo.currentData() != self.compare_pane.model_dir():
+            self._on_compare_picked(self.compare_combo.currentIndex())
+
+    def set_compare_model(self, model_dir: str | None) -> None:
+        """Compare with a run's model (None: no comparison), as choosing it would."""
+        index = max(self.compare_combo.findData(model_dir), 0)
+        self.compare_combo.setCurrentIndex(index)
+        self._on_compare_picked(index)
+
+    def _on_compare_picked(self, index: int) -> None:
+        model_dir = self.compare_combo.itemData(index)
+        if model_dir != self.compare_pane.model_dir():
+            self.compare_pane.set_model(
+                model_dir, f"Compared: {self.compare_combo.itemText(index)}"
+            )
+        self.compare_pane.request(self.editor.toPlainText())
+
     # -- prediction -------------------------------------------------------------------
     def _colour(self, label: str) -> str:
         return self.controller.label_colour(label)
 
     def _on_text_changed(self) -> None:
         self.editor.keep_matching(self._colour)
+        self.compare_pane.mirror(self.editor.toPlainText())
         self._schedule()
 
     def _schedule(self) -> None:
@@ -220,6 +278,7 @@ class TryPanel(QWidget):
         model_dir = self.model_dir()
         if model_dir is None:
             return
+        self.compare_pane.request(self.editor.toPlainText())  # on its own worker
         if self._in_flight:
             return  # the result handler starts the next one for the newest text
         text = self.editor.toPlainText()

@@ -103,13 +103,42 @@ def test_errors_are_listed_and_a_click_opens_the_document(panel, controller, qtb
     assert doc["text"][row["start"] : row["end"]] == row["text"]
 
 
-def test_export_copies_the_model_folder_whole(panel, tmp_path, qtbot, monkeypatch) -> None:
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+def _export_through_the_dialog(panel, qtbot, monkeypatch, folder: Path, fmt: str) -> Path:
+    """Click "Export model…", pick ``fmt`` and a folder in the dialog, click Export."""
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    dialog = panel.export_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    assert set(dialog.buttons) == {"hf", "onnx", "onnx-int8"}
+    dialog.buttons[fmt].click()
+    qtbot.mouseClick(dialog.choose_button, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(panel.exported, timeout=TIMEOUT) as exported:
-        qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
-    target = Path(exported.args[0])
-    assert (target / "config.json").is_file()
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.export_button.text() == "Export model…", timeout=TIMEOUT)
+    return Path(exported.args[0])
+
+
+def test_export_copies_the_model_folder_whole(panel, tmp_path, qtbot, monkeypatch) -> None:
+    target = _export_through_the_dialog(panel, qtbot, monkeypatch, tmp_path, "hf")
+    assert target.parent == tmp_path and target.name.endswith(f"-run-{panel.selected_run_id()}")
+    assert (target / "config.json").is_file() and (target / "model.safetensors").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_export_as_onnx_int8_is_checked_on_dev_and_loads_on_onnx_runtime(
+    panel, controller, tmp_path, qtbot, monkeypatch
+) -> None:
+    import json
+
+    from core.training.predict import Predictor
+
+    target = _export_through_the_dialog(panel, qtbot, monkeypatch, tmp_path, "onnx-int8")
+    assert target.name.endswith("-onnx-int8") and (target / "model.onnx").is_file()
+    check = json.loads((target / "export.json").read_text())["check"]
+    assert check["documents"] == len(controller.project.examples("dev"))
+    assert check["passed"]
+    assert "agreement F1" in panel.summary.text() and str(target) in panel.summary.text()
+    assert Predictor(target).backend == "onnx"
 
 
 def test_copy_model_folder_refuses_to_overwrite_and_leaves_nothing_half_done(tmp_path) -> None:
