@@ -20,7 +20,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from core.cli import active, compare, deploy, models, projects, review, train, tune
+from core.cli import active, compare, deploy, models, projects, review, serve, train, tune
 from core.cli.common import PROG, project_path
 from core.cli.projects import format_stats
 from core.errors import SpanlabError, from_system_error
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     active.register(sub)
     tune.register(sub)
     deploy.register(sub)
+    serve.register(sub)
     review.register(sub)
     compare.register(sub)
     return parser
