@@ -28,6 +28,7 @@ from desktop.active_loop import ActiveLoop
 from desktop.annotate_page import AnnotatePage
 from desktop.controller import ProjectController
 from desktop.errors import ErrorReporter
+from desktop.federated_dialog import FederatedDialog
 from desktop.results_panel import ResultsPanel
 from desktop.review_panel import ReviewPanel
 from desktop.search_panel import SearchPanel
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self.annotate.annotator.document_opened.connect(self._remember_document)
         self.about_box: QMessageBox | None = None
         self.review: ReviewPanel | None = None
+        self.federated: FederatedDialog | None = None
         self.resize(_first_size(self.screen().availableGeometry().size()))
         geometry = QSettings().value("main_window/geometry")
         if geometry is not None:
@@ -102,6 +104,8 @@ class MainWindow(QMainWindow):
         self._add(file_menu, "New &document…", self.new_document, "Ctrl+Shift+N")
         self._add(file_menu, "&Import documents…", self.transfers.ask_import, "Ctrl+I")
         self._add(file_menu, "&Export annotations…", self.transfers.ask_export, "Ctrl+E")
+        file_menu.addSeparator()
+        self.federated_action = self._add(file_menu, "&Federated…", self.show_federated)
         file_menu.addSeparator()
         self._add(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -265,6 +269,14 @@ class MainWindow(QMainWindow):
         if counts is not None:
             moved = ", ".join(f"{n:,} to {split}" for split, n in counts.items())
             self.statusBar().showMessage(f"Splits assigned: {moved or 'no documents to move'}.")
+
+    def show_federated(self) -> None:
+        """File ▸ Federated…: join a federation as a site, or host one."""
+        if self.federated is None:
+            self.federated = FederatedDialog(self.controller, self.train.form.config, self)
+        self.federated.show()
+        self.federated.raise_()
+        self.federated.activateWindow()
 
     def show_review(self) -> None:
         """Annotate ▸ Review likely mistakes…: the Review window, beside the annotator."""

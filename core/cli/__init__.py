@@ -3,8 +3,10 @@
 The console script is ``desktop.launch:main``: without arguments it opens the desktop
 app, otherwise it hands over here, so core never imports the GUI. The sub-commands live
 by topic — ``projects`` (init, import, export, stats), ``train``, ``models`` (evaluate,
-predict, runs), ``active`` (next), ``tune`` (hyper-parameter search), ``review`` (likely annotation mistakes), ``compare`` (two runs) — and each sets
-``func`` (``func(args) -> int``) with ``set_defaults``;
+predict, runs), ``active`` (next), ``tune`` (hyper-parameter search), ``deploy``
+(export-model), ``serve``, ``federate`` (server, site, simulate), ``review`` (likely
+annotation mistakes), ``compare`` (two runs) — and each sets ``func``
+(``func(args) -> int``) with ``set_defaults``;
 ``progress`` draws import and training progress alike. An error meant for the user
 (SpanlabError) is printed as ``spanlab: error: <message>`` on stderr with exit status 1;
 usage errors exit with 2. A PROJECT argument without an extension means
@@ -20,7 +22,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from core.cli import active, compare, deploy, models, projects, review, serve, train, tune
+from core.cli import active, compare, deploy, federate, models, projects, review, serve, train, tune
 from core.cli.common import PROG, project_path
 from core.cli.projects import format_stats
 from core.errors import SpanlabError, from_system_error
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.register(sub)
     deploy.register(sub)
     serve.register(sub)
+    federate.register(sub)
     review.register(sub)
     compare.register(sub)
     return parser

@@ -51,6 +51,9 @@ class TrainConfig:
     lora_r: int = 8  # rank of the LoRA adapters
     lora_alpha: int = 16  # LoRA scaling: the adapters' update is multiplied by alpha / r
     lora_dropout: float = 0.1  # dropout on the adapters' input
+    # > 0: a proximal term (mu / 2) * ||w - w_start||^2 keeps the weights near the ones
+    # the run started from (FedProx, for a federated round; see core.federated). 0 = off.
+    proximal_mu: float = 0.0
     patience: int = 3  # epochs without a better dev F1 (counted in the second half of the plan) before stopping; 0 = never
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = (
@@ -102,6 +105,7 @@ class TrainConfig:
             (self.lora_r >= 1, "LoRA rank (lora_r) must be at least 1"),
             (self.lora_alpha > 0, "LoRA alpha must be above 0"),
             (0 <= self.lora_dropout < 1, "LoRA dropout must be between 0 and 1"),
+            (self.proximal_mu >= 0, "proximal mu must be 0 (off) or more"),
             (
                 self.method != "lora" or self.freeze != "head",
                 "freeze 'head' trains the classification head alone, which leaves nothing "

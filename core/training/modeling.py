@@ -108,8 +108,26 @@ def adapt(model: Any, config: TrainConfig) -> tuple[Any, list[str]]:
         from core.training.lora import apply_lora
 
         model, note = apply_lora(model, config, _layers(model))
-        return model, [note]
-    return model, freeze(model, config.freeze)
+        notes = [note]
+    else:
+        notes = freeze(model, config.freeze)
+    if config.proximal_mu:
+        notes.append(add_proximal_term(model, config.proximal_mu))
+    return model, notes
+
+
+def add_proximal_term(model: Any, mu: float) -> str:
+    """Add the gradient of ``(mu / 2) * ||w - w_start||^2`` to every trainable weight's
+    gradient (FedProx): the weights stay near the ones training started from."""
+    for param in model.parameters():
+        if not param.requires_grad:
+            continue
+        start = param.detach().clone()
+        # .to() is a no-op once the start weights are where the weights are.
+        param.register_hook(
+            lambda grad, p=param, s=start: grad + mu * (p.detach() - s.to(p.device))
+        )
+    return f"Proximal term mu={mu:g}: the weights are kept near the ones training started from."
 
 
 def freeze(model: Any, how: str) -> list[str]:

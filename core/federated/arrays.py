@@ -1,0 +1,56 @@
+"""A model's weights as Flower arrays, and the check that a site's weights fit the model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+#: name -> (shape, dtype) of every array of a model.
+Spec = dict[str, tuple[tuple[int, ...], str]]
+
+
+def model_arrays(model: Any) -> dict[str, np.ndarray]:
+    """The model's weights by name (float arrays on the CPU), in state-dict order."""
+    return {
+        name: tensor.detach().cpu().float().numpy()
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point()
+    }
+
+
+def spec_of(arrays: Mapping[str, np.ndarray]) -> Spec:
+    return {name: (tuple(a.shape), str(a.dtype)) for name, a in arrays.items()}
+
+
+def shape_problem(spec: Spec, arrays: Mapping[str, Any]) -> str | None:
+    """What is wrong with ``arrays`` (numpy arrays or Flower ``Array``s) against the
+    model's ``spec``; None when they fit."""
+    names = set(arrays)
+    missing, unknown = sorted(set(spec) - names), sorted(names - set(spec))
+    if missing:
+        return f"{len(missing)} array(s) missing (e.g. {missing[0]})"
+    if unknown:
+        return f"{len(unknown)} unknown array(s) (e.g. {unknown[0]})"
+    for name, (shape, _dtype) in spec.items():
+        got = tuple(arrays[name].shape)
+        if got != shape:
+            return f"{name} has shape {got} instead of {shape}"
+    return None
+
+
+def load_arrays(model: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """Put ``arrays`` into the model's weights (names and shapes must match)."""
+    import torch
+
+    spec = spec_of(model_arrays(model))
+    problem = shape_problem(spec, arrays)
+    if problem:
+        from core.errors import FederationError
+
+        raise FederationError(f"The weights do not fit this model: {problem}.")
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, value in arrays.items():
+            state[name].copy_(torch.from_numpy(np.asarray(value)).to(state[name].dtype))

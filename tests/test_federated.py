@@ -1,0 +1,215 @@
+"""Federated fine-tuning on Flower: the label check, the aggregation weighted by training
+sentences, what a site sends, and real federations of processes on localhost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+
+from core.errors import FederationError
+from core.federated.apps import site_reply
+from core.federated.arrays import spec_of
+from core.federated.events import Rejected, SiteDropped, SiteResult
+from core.federated.labels import compare_labels, drop_labels, require_labels
+from core.federated.runtime import free_port
+from core.federated.strategy import WEIGHT_KEY, make_strategy
+from core.store import Project
+
+from process_support import CLI, child_env
+from training_support import sentence_corpus
+
+TIMEOUT_S = 240  # a federation of real processes: a bound, not the expected time
+
+
+# -- the label check ------------------------------------------------------------------------
+
+
+def test_label_check_names_missing_and_extra_labels():
+    check = compare_labels(["LOC", "PER"], ["PER", "ORG"])
+    assert check.missing == ("LOC",) and check.extra == ("ORG",)
+    with pytest.raises(FederationError, match=r"lacks the label\(s\) LOC.*extra label\(s\) ORG"):
+        require_labels(["LOC", "PER"], ["PER", "ORG"], "site.spanlab")
+
+
+def test_extra_labels_pass_only_with_the_explicit_option_and_become_o():
+    with pytest.raises(FederationError, match="--map-extra-to-o"):
+        require_labels(["PER"], ["PER", "ORG"], "site.spanlab")
+    check = require_labels(["PER"], ["PER", "ORG"], "site.spanlab", map_extra_to_o=True)
+    assert check.extra == ("ORG",)
+    docs = [{"id": 1, "spans": [(0, 3, "PER"), (4, 7, "ORG")]}]
+    assert drop_labels(docs, check.extra)[0]["spans"] == [(0, 3, "PER")]
+    # A missing label is never mapped away.
+    with pytest.raises(FederationError, match="lacks"):
+        require_labels(["PER", "LOC"], ["PER"], "site.spanlab", map_extra_to_o=True)
+
+
+# -- aggregation and reply checks, on plain arrays ------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def a_flower_task(monkeypatch):
+    """Messages are made inside a Flower task (a run, a node): be one for the unit tests."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    for name, value in (("_run_id", 1), ("_node_id", 0), ("_task_id", 1)):
+        monkeypatch.setattr(TaskIdentity, name, value)
+
+
+def _instruction(node: int) -> Message:
+    return Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=node, message_type="train")
+
+
+def _reply(node: int, value: float, sentences: int, shape=(2, 3)) -> Message:
+    content = site_reply({"w": np.full(shape, value, dtype=np.float32)},
+                         {WEIGHT_KEY: sentences, "dev-f1": 0.5})  # fmt: skip
+    return Message(content, reply_to=_instruction(node))
+
+
+def _strategy(min_sites: int):
+    events = []
+    spec = spec_of({"w": np.zeros((2, 3), dtype=np.float32)})
+    strategy = make_strategy("fedavg", spec, min_sites, events.append, rounds=1)
+    strategy.sent[1] = {1, 2, 3}
+    return strategy, events
+
+
+def test_fedavg_weights_each_site_by_its_training_sentences():
+    strategy, events = _strategy(min_sites=2)
+    arrays, _metrics = strategy.aggregate_train(1, [_reply(1, 1.0, 10), _reply(2, 4.0, 30)])
+    # (1 * 10 + 4 * 30) / 40, not the plain mean 2.5
+    np.testing.assert_allclose(arrays["w"].numpy(), np.full((2, 3), 3.25))
+    assert [type(e) for e in events] == [SiteResult, SiteResult, SiteDropped]
+    assert events[2].node == 3 and "no answer" in events[2].reason
+
+
+def test_weights_of_the_wrong_shape_are_rejected_and_logged():
+    strategy, events = _strategy(min_sites=2)
+    replies = [_reply(1, 1.0, 10), _reply(2, 3.0, 10), _reply(3, 9.0, 10, shape=(3, 2))]
+    arrays, _ = strategy.aggregate_train(1, replies)
+    np.testing.assert_allclose(arrays["w"].numpy(), np.full((2, 3), 2.0))
+    rejected = [e for e in events if isinstance(e, Rejected)]
+    assert len(rejected) == 1 and rejected[0].node == 3
+    assert "w has shape (3, 2) instead of (2, 3)" in rejected[0].reason
+
+
+def test_a_round_with_fewer_answers_than_min_sites_stops():
+    strategy, events = _strategy(min_sites=3)
+    with pytest.raises(FederationError, match="only 2 site.*minimum of 3"):
+        strategy.aggregate_train(1, [_reply(1, 1.0, 10), _reply(2, 3.0, 10)])
+    assert [e.node for e in events if isinstance(e, SiteDropped)] == [3]
+
+
+def test_what_a_site_sends_is_only_arrays_and_metrics():
+    content = site_reply({"w": np.zeros(3, dtype=np.float32)}, {WEIGHT_KEY: 5, "dev-f1": 0.1})
+    assert set(content) == {"arrays", "metrics"}
+    assert isinstance(content["arrays"], ArrayRecord)
+    assert isinstance(content["metrics"], MetricRecord)
+    assert not content.config_records
+    # MetricRecord refuses anything but numbers: no text can ride along as a metric.
+    with pytest.raises(TypeError):
+        MetricRecord({"text": "alice went to paris"})
+
+
+def test_a_reply_with_anything_more_is_rejected():
+    strategy, events = _strategy(min_sites=1)
+    leaky = _reply(1, 1.0, 10)
+    leaky.content["config"] = ConfigRecord({"text": "alice went to paris"})
+    good = _reply(2, 2.0, 10)
+    strategy.aggregate_train(1, [leaky, good])
+    assert [e.node for e in events if isinstance(e, Rejected)] == [1]
+    assert Array  # the reply's arrays are Flower Arrays
+
+
+# -- real federations: Flower's SuperLink and SuperNodes as processes on localhost ------------
+
+
+def _site(path, labels, n, seed):
+    project = Project.create(path, labels=labels)
+    splits = (("train", sentence_corpus(n, seed=seed)),
+              ("dev", sentence_corpus(8, seed=seed + 50, start_id=500)))  # fmt: skip
+    for split, docs in splits:
+        for doc in docs:
+            spans = [span for span in doc["spans"] if span[2] in labels]
+            project.add_document(doc["text"], split=split, status="annotated", spans=spans)
+    project.close()
+    return path
+
+
+def _spanlab(*args, timeout=TIMEOUT_S):
+    env = {**child_env(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)  # fmt: skip
+
+
+def _events(stdout):
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_two_sites_federate_on_localhost_and_the_server_records_the_run(tmp_path, tiny_model_dir):
+    a = _site(tmp_path / "a.spanlab", ["LOC", "PER"], 30, seed=1)
+    b = _site(tmp_path / "b.spanlab", ["LOC", "PER"], 15, seed=2)
+    server = _site(tmp_path / "server.spanlab", ["LOC", "PER"], 0, seed=3)
+    done = _spanlab("federate", "simulate", str(a), str(b), "--rounds", "2", "--project",
+                    str(server), "--base-model", str(tiny_model_dir), "--learning-rate", "5e-3",
+                    "--batch-size", "8", "--json-events")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = _events(done.stdout)
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("joined") == 2 and kinds.count("round-done") == 2
+    results = [e for e in events if e["kind"] == "site-result"]
+    assert sorted(e["train_sentences"] for e in results) == [15, 15, 30, 30]
+    # What the sites sent, as the server received it: arrays and metrics only.
+    assert all(e["records"] == ["arrays: ArrayRecord", "metrics: MetricRecord"] for e in results)
+    final = events[-1]
+    assert final["kind"] == "finished"
+    with Project.open(server, readonly=True) as project:
+        run = project.runs()[0]
+        assert run["status"] == "done" and run["output_dir"] == final["output_dir"]
+        evals = [e for e in project.run_events(run["id"]) if e["kind"] == "eval"]
+        assert [e["epoch"] for e in evals] == [1, 2]
+    folder = tmp_path / "server" / f"run-{run['id']}"
+    config = json.loads((folder / "config.json").read_text())
+    assert sorted(config["label2id"]) == ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
+    assert (folder / "README.md").exists() and (folder / "model.safetensors").exists()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert len(metrics["federated"]["history"]) == 2
+    assert not list(tmp_path.glob("server/.*partial*"))
+
+
+def test_a_site_without_the_federations_labels_stops_before_round_1(tmp_path, tiny_model_dir):
+    a = _site(tmp_path / "a.spanlab", ["LOC", "PER"], 10, seed=1)
+    b = _site(tmp_path / "b.spanlab", ["PER"], 10, seed=2)  # lacks LOC
+    done = _spanlab("federate", "simulate", str(a), str(b), "--rounds", "1", "--out",
+                    str(tmp_path / "model"), "--base-model", str(tiny_model_dir))  # fmt: skip
+    assert done.returncode == 1
+    assert "b.spanlab lacks the label(s) LOC" in done.stderr
+    assert "Only 1 site(s) passed the label check" in done.stderr
+    assert "round-started" not in done.stderr and not (tmp_path / "model").exists()
+
+
+def test_a_site_that_cannot_reach_the_server_retries_then_stops_clearly(tmp_path):
+    a = _site(tmp_path / "a.spanlab", ["PER"], 2, seed=1)
+    done = _spanlab("federate", "site", str(a), "--server", f"127.0.0.1:{free_port()}",
+                    "--insecure", "--max-wait", "3", timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    assert "--insecure" in done.stderr  # the warning
+    assert "Could not reach the federation server" in done.stderr
+
+
+def test_the_fedprox_term_pulls_the_weights_toward_where_training_started():
+    import torch
+
+    from core.training.modeling import add_proximal_term
+
+    layer = torch.nn.Linear(2, 1)
+    add_proximal_term(layer, mu=0.5)
+    with torch.no_grad():
+        layer.weight += 1.0  # one step away from the start
+    (layer(torch.zeros(1, 2)).sum() * 0).backward()  # the loss itself gives no gradient
+    torch.testing.assert_close(layer.weight.grad, torch.full((1, 2), 0.5))
+    torch.testing.assert_close(layer.bias.grad, torch.zeros(1))
