@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -125,6 +126,90 @@ def test_a_reply_with_anything_more_is_rejected():
     assert Array  # the reply's arrays are Flower Arrays
 
 
+# -- LoRA: only the adapters and the head travel -------------------------------------------------
+
+
+def _lora_config(model_dir, method="lora"):
+    from core.training.config import TrainConfig
+
+    return TrainConfig(base_model=str(model_dir), method=method, lora_r=4, learning_rate=5e-3,
+                       batch_size=8, device="cpu")  # fmt: skip
+
+
+def _global_arrays(config):
+    """What the server sends in round 1 for ``config`` (its template's arrays)."""
+    from core.federated.arrays import model_arrays
+    from core.federated.model import build_template, with_lora
+
+    model, _tokenizer = build_template(config.base_model, ["LOC", "PER"])
+    return model_arrays(with_lora(model, config))
+
+
+def _record_bytes(arrays):
+    return ArrayRecord({k: Array(v) for k, v in arrays.items()}).count_bytes()
+
+
+def _is_adapter_or_head(name):
+    return ".lora_A." in name or ".lora_B." in name or ".classifier.modules_to_save." in name
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_a_site_sends_back_what_the_method_trains(tmp_path, tiny_model_dir, method):
+    from core.federated.site import SiteJob, train_round
+
+    config = _lora_config(tiny_model_dir, method)
+    sent = _global_arrays(config)
+    if method == "lora":  # a global adapter no fresh one would be: B starts at 0 in peft
+        sent = {k: np.full_like(v, 0.5) if ".lora_B." in k else v for k, v in sent.items()}
+    site = _site(tmp_path / "a.spanlab", ["LOC", "PER"], 16, seed=1)
+    settings = {"labels": ["LOC", "PER"], "base-model": str(tiny_model_dir), "local-epochs": 1,
+                "train-config": json.dumps(config.to_dict()), "server-round": 1}  # fmt: skip
+    job = SiteJob(project=str(site), events=str(tmp_path / "events.jsonl"), device="cpu")
+    weights, metrics = train_round(job, sent, settings)
+    reply = site_reply(weights, metrics)
+    assert spec_of(weights) == spec_of(sent) and metrics[WEIGHT_KEY] == 16
+    assert any(not np.array_equal(weights[k], sent[k]) for k in sent)  # it trained
+    full = _global_arrays(_lora_config(tiny_model_dir, "full"))
+    if method == "full":
+        assert set(weights) == set(full)
+        return
+    # Adapters on query and value of both layers (A and B), and the head: nothing else.
+    assert all(_is_adapter_or_head(name) for name in weights)
+    assert sum(".lora_A." in n for n in weights) == sum(".lora_B." in n for n in weights) == 4
+    head = [n for n in weights if "classifier" in n]
+    assert sorted(weights[n].shape for n in head) == [(5,), (5, 32)]
+    assert all(weights[n].shape in ((4, 32), (32, 4)) for n in weights if ".lora_" in n)
+    # Training went on from the global adapter, not from fresh ones.
+    b = [n for n in weights if ".lora_B." in n]
+    assert all(np.abs(weights[n] - 0.5).max() < 0.1 for n in b)
+    assert reply["arrays"].count_bytes() < _record_bytes(full) / 10
+
+
+def test_fedavg_of_lora_adapters_is_the_weighted_mean_and_checks_their_shapes(tiny_model_dir):
+    spec_arrays = _global_arrays(_lora_config(tiny_model_dir))
+    events = []
+    strategy = make_strategy("fedavg", spec_of(spec_arrays), 2, events.append, rounds=1)
+    strategy.sent[1] = {1, 2, 3}
+    rng = np.random.default_rng(0)
+    a, b = ({k: rng.normal(size=v.shape).astype(np.float32) for k, v in spec_arrays.items()}
+            for _ in range(2))  # fmt: skip
+    wrong_rank = _global_arrays(replace(_lora_config(tiny_model_dir), lora_r=8))
+
+    def reply(node, arrays, sentences):
+        content = site_reply(arrays, {WEIGHT_KEY: sentences, "dev-f1": 0.5})
+        return Message(content, reply_to=_instruction(node))
+
+    replies = [reply(1, a, 10), reply(2, b, 30), reply(3, wrong_rank, 50)]
+    arrays, _ = strategy.aggregate_train(1, replies)
+    assert set(arrays) == set(spec_arrays)
+    for name in spec_arrays:  # each matrix averaged on its own, by training sentences
+        np.testing.assert_allclose(arrays[name].numpy(), (10 * a[name] + 30 * b[name]) / 40,
+                                   rtol=1e-5, atol=1e-6)  # fmt: skip
+    rejected = [e for e in events if isinstance(e, Rejected)]
+    assert [e.node for e in rejected] == [3]
+    assert "lora_A.default.weight has shape (8, 32) instead of (4, 32)" in rejected[0].reason
+
+
 # -- real federations: Flower's SuperLink and SuperNodes as processes on localhost ------------
 
 
@@ -150,17 +235,26 @@ def _events(stdout):
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
-def test_two_sites_federate_on_localhost_and_the_server_records_the_run(tmp_path, tiny_model_dir):
+def test_two_sites_federate_lora_adapters_on_localhost_and_the_server_records_the_run(
+    tmp_path, tiny_model_dir
+):
     a = _site(tmp_path / "a.spanlab", ["LOC", "PER"], 30, seed=1)
     b = _site(tmp_path / "b.spanlab", ["LOC", "PER"], 15, seed=2)
     server = _site(tmp_path / "server.spanlab", ["LOC", "PER"], 0, seed=3)
     done = _spanlab("federate", "simulate", str(a), str(b), "--rounds", "2", "--project",
                     str(server), "--base-model", str(tiny_model_dir), "--learning-rate", "5e-3",
-                    "--batch-size", "8", "--json-events")  # fmt: skip
+                    "--batch-size", "8", "--method", "lora", "--lora-r", "4",
+                    "--json-events")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     events = _events(done.stdout)
     kinds = [e["kind"] for e in events]
     assert kinds.count("joined") == 2 and kinds.count("round-done") == 2
+    # Each round carries the adapters and the head (the ArrayRecord's bytes), not the model.
+    config = _lora_config(tiny_model_dir)
+    lora_bytes = _record_bytes(_global_arrays(config))
+    full_bytes = _record_bytes(_global_arrays(replace(config, method="full")))
+    assert {e["bytes_per_site"] for e in events if e["kind"] == "round-done"} == {lora_bytes}
+    assert lora_bytes < full_bytes / 10
     results = [e for e in events if e["kind"] == "site-result"]
     assert sorted(e["train_sentences"] for e in results) == [15, 15, 30, 30]
     # What the sites sent, as the server received it: arrays and metrics only.
@@ -176,6 +270,15 @@ def test_two_sites_federate_on_localhost_and_the_server_records_the_run(tmp_path
     config = json.loads((folder / "config.json").read_text())
     assert sorted(config["label2id"]) == ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
     assert (folder / "README.md").exists() and (folder / "model.safetensors").exists()
+    # An ordinary merged folder, as a LoRA run writes it, with the adapter beside it.
+    assert (folder / "adapter" / "adapter_model.safetensors").exists()
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "np") as merged:
+        names = merged.keys()
+    assert "classifier.weight" in names
+    assert not [k for k in names if "lora" in k or "modules_to_save" in k]
+    assert json.loads((folder / "train_config.json").read_text())["method"] == "lora"
     metrics = json.loads((folder / "metrics.json").read_text())
     assert len(metrics["federated"]["history"]) == 2
     assert not list(tmp_path.glob("server/.*partial*"))

@@ -1,4 +1,10 @@
-"""A model's weights as Flower arrays, and the check that a site's weights fit the model."""
+"""A model's weights as Flower arrays, and the check that a site's weights fit the model.
+
+What a federation carries is what training changes: every weight of a plain model
+(method ``full``); of a LoRA model (a peft model, method ``lora``) only its trainable
+parameters — the adapter matrices and the classification head — while the frozen base
+weights stay at each site, built from the shared base model.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,16 @@ Spec = dict[str, tuple[tuple[int, ...], str]]
 
 
 def model_arrays(model: Any) -> dict[str, np.ndarray]:
-    """The model's weights by name (float arrays on the CPU), in state-dict order."""
+    """The weights a federation carries, by name (float arrays on the CPU): a plain
+    model's every float weight in state-dict order, a LoRA model's trainable ones."""
+    from core.training.lora import is_lora
+
+    if is_lora(model):
+        return {
+            name: param.detach().cpu().float().numpy()
+            for name, param in model.named_parameters()
+            if param.requires_grad
+        }
     return {
         name: tensor.detach().cpu().float().numpy()
         for name, tensor in model.state_dict().items()

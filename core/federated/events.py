@@ -98,7 +98,8 @@ class RoundDone(FedEvent):
     global_f1: float | None
     best: bool
     seconds: float
-    bytes_per_site: int  # the weights sent to one site (and back) this round
+    # the weights sent to one site (and back) this round: their ArrayRecord's byte count
+    bytes_per_site: int
     metrics: dict[str, Any] | None = None  # the global model's dev summary
 
 

@@ -94,13 +94,18 @@ class _Federation:
         from flwr.app import Array, ArrayRecord, ConfigRecord
 
         from core.federated.arrays import model_arrays, spec_of
-        from core.federated.model import build_template
+        from core.federated.model import build_template, with_lora
         from core.federated.strategy import make_strategy
+        from core.training.config import TrainConfig
 
         job = self.job
-        self.model, self.tokenizer = build_template(job.base_model, job.labels)
+        model, self.tokenizer = build_template(job.base_model, job.labels)
+        # With method lora the global model is the adapters and the head (seeded here,
+        # sent in round 1); the frozen rest is the base model every site builds itself.
+        self.model = with_lora(model, TrainConfig.from_dict(job.train_config))
         initial = model_arrays(self.model)
-        self.bytes_per_site = sum(a.nbytes for a in initial.values())
+        record = ArrayRecord({k: Array(v) for k, v in initial.items()})
+        self.bytes_per_site = record.count_bytes()  # what goes to a site (and back)
         nodes = self.wait_for_sites()
         allowed = self.check_labels(nodes)
         strategy = make_strategy(
@@ -119,7 +124,7 @@ class _Federation:
         )
         strategy.start(
             grid=self.grid,
-            initial_arrays=ArrayRecord({k: Array(v) for k, v in initial.items()}),
+            initial_arrays=record,
             num_rounds=job.rounds,
             timeout=job.round_timeout_s,
             train_config=settings,
@@ -263,7 +268,7 @@ class _Federation:
     def write_model(self) -> Finished:
         """The best round's model in its folder; the event that says so (not yet logged)."""
         from core.federated.arrays import load_arrays
-        from core.federated.model import save_folder
+        from core.federated.model import save_global
         from core.training.evaluation import evaluate, summary
 
         job = self.job
@@ -275,7 +280,7 @@ class _Federation:
         load_arrays(self.model, self.best_arrays)
         scratch = out.parent / f".{out.name}.partial-{os.getpid()}"
         try:
-            save_folder(self.model, self.tokenizer, scratch)
+            save_global(self.model, self.tokenizer, scratch)
             test = summary(evaluate(self.predictor(), job.test)) if job.test else None
             best = next(h for h in self.history if h["round"] == self.best_round)
             metrics = {

@@ -94,23 +94,36 @@ def train_round(
     settings: dict[str, Any],
     should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """One round: the global weights in, local training, the new weights and metrics out."""
+    """One round: the global weights in, local training, the new weights and metrics out.
+
+    With method ``full`` the weights are the whole model's. With method ``lora`` they are
+    the adapters and the head: local training starts from the template (the shared base
+    model, frozen) with the global adapters and head, and only those go back.
+    """
     from core.federated.arrays import load_arrays, model_arrays
-    from core.federated.model import build_template, save_folder
+    from core.federated.model import build_template, save_folder, with_lora
     from core.training.config import TrainConfig
     from core.training.events import Done, Final
     from core.training.loading import load_token_classifier
+    from core.training.lora import ADAPTER_DIR, load_lora_weights
     from core.training.trainer import train
 
     labels = list(settings["labels"])
     data, word_tokenizer = site_data(job, labels)
     config = TrainConfig.from_dict(json.loads(settings["train-config"]))
+    lora = config.method == "lora"
     with tempfile.TemporaryDirectory(prefix="spanlab-site-") as tmp:
-        start = Path(tmp) / "global"
+        start, local = Path(tmp) / "global", Path(tmp) / "local"
         model, tokenizer = build_template(settings["base-model"], labels)
-        load_arrays(model, arrays)
-        save_folder(model, tokenizer, start)
-        del model
+        if lora:
+            save_folder(model, tokenizer, start)  # the frozen base, as at every site
+            model = with_lora(model, config)
+            load_arrays(model, arrays)
+            model.save_pretrained(start / ADAPTER_DIR)  # the global adapters and head
+        else:
+            load_arrays(model, arrays)
+            save_folder(model, tokenizer, start)
+            del model
         config = replace(
             config,
             warm_start=str(start),
@@ -121,7 +134,8 @@ def train_round(
             word_tokenizer=word_tokenizer,
         )
         final: Final | None = None
-        for event in train(config, data, Path(tmp) / "local", should_stop):
+        events = train(config, data, local, should_stop, start if lora else None)
+        for event in events:
             if isinstance(event, Final):
                 final = event
         if not isinstance(final, Done):
@@ -129,7 +143,11 @@ def train_round(
             raise FederationError(
                 f"Local training of round {settings['server-round']} failed: {error}"
             )
-        trained = model_arrays(load_token_classifier(str(Path(tmp) / "local")))
+        if lora:
+            load_lora_weights(model, local)
+            trained = model_arrays(model)
+        else:
+            trained = model_arrays(load_token_classifier(str(local)))
     metrics = final.metrics
     return trained, {
         WEIGHT_KEY: int(metrics["train_documents"]),

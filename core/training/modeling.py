@@ -3,6 +3,7 @@ merge labels, dropout, layer freezing or LoRA adapters, and the optimizer."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -99,16 +100,28 @@ def set_dropout(model: Any, p: float | None) -> None:
             setattr(model.config, key, p)
 
 
-def adapt(model: Any, config: TrainConfig) -> tuple[Any, list[str]]:
+def adapt(
+    model: Any, config: TrainConfig, start_adapter: Path | None = None
+) -> tuple[Any, list[str]]:
     """The model to train and the notes for the log: dropout set, then the layers frozen
     (method ``full``) or LoRA adapters put in (method ``lora``, see ``core.training.lora``;
-    the returned model is then a peft model wrapping ``model``)."""
+    the returned model is then a peft model wrapping ``model``).
+
+    ``start_adapter``: a model folder whose ``adapter/`` the LoRA adapters (and head) start
+    from instead of fresh ones (a federated round starts from the global adapter)."""
     set_dropout(model, config.dropout)
+    if start_adapter is not None and config.method != "lora":
+        raise TrainingError(
+            f"A start adapter ({start_adapter}) needs method 'lora', not {config.method!r}."
+        )
     if config.method == "lora":
-        from core.training.lora import apply_lora
+        from core.training.lora import apply_lora, load_lora_weights
 
         model, note = apply_lora(model, config, _layers(model))
         notes = [note]
+        if start_adapter is not None:
+            load_lora_weights(model, Path(start_adapter))
+            notes.append(f"The LoRA adapters and the head start from {start_adapter}.")
     else:
         notes = freeze(model, config.freeze)
     if config.proximal_mu:

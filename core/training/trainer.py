@@ -85,6 +85,7 @@ def train(
     data: dict,
     output_dir: str | Path,
     should_stop: Callable[[], bool] = lambda: False,
+    start_adapter: Path | None = None,
 ) -> Iterator[Event]:
     """Train on ``data = {"train": [...], "dev": [...], "test": [...]}`` and yield events.
 
@@ -93,11 +94,13 @@ def train(
     as context, see ``core.training.context``); dev and test may be missing. The last event is Done (with ``output_dir`` and
     ``metrics``), Cancelled or Failed (with ``error``). Errors meant for the user end in
     a Failed event; an unexpected exception is reported the same way and re-raised.
+    With method ``lora``, ``start_adapter`` (a model folder holding ``adapter/``) gives
+    the adapters and head to start from (see ``core.training.modeling.adapt``).
     """
     output_dir = Path(output_dir)
     scratch = output_dir.parent / f".{output_dir.name}.partial-{os.getpid()}"
     log: list[Event] = []  # every event of this run, written to events.jsonl at the end
-    run = _Run(config, data, output_dir, scratch, should_stop, log)
+    run = _Run(config, data, output_dir, scratch, should_stop, log, start_adapter)
     try:
         for event in run.events():
             log.append(event)
@@ -158,8 +161,10 @@ class _Run:
         scratch: Path,
         should_stop: Callable[[], bool],
         log: list[Event],
+        start_adapter: Path | None = None,
     ) -> None:
         self.config = config
+        self.start_adapter = start_adapter  # see train()
         self.data = data
         self.output_dir = output_dir
         self.scratch = scratch
@@ -239,7 +244,7 @@ class _Run:
             self.source, self.labels, warm=bool(config.warm_start)
         )
         self.notes += model_notes
-        model, notes = adapt(model, config)  # dropout, then freezing or LoRA adapters
+        model, notes = adapt(model, config, self.start_adapter)  # dropout; freezing or LoRA
         self.notes += notes
         self.attention = set_attention(model, self.choice.attention)
         precision = "fp32" if self.choice.precision == "no" else self.choice.precision

@@ -12,9 +12,11 @@ federation (``spanlab federate simulate``: Flower's SuperLink and one SuperNode 
 as processes on this machine) runs ``--rounds`` rounds of ``--local-epochs``; the server's
 project holds the dev split (to keep the best round) and the test split. Compared on test
 F1 with (a) centralised training on all the train sentences for rounds x local epochs
-epochs and (b) each site alone for as many epochs. Bytes per round: the full weights
-sent to and back from each site, against what LoRA adapters (query and value, rank
-``--lora-r``, plus the head) would weigh; wall time per round on this CPU.
+epochs and (b) each site alone for as many epochs. Each split federates once per
+``--methods``: ``full`` (every weight travels) and ``lora`` (only the LoRA adapters on
+query and value, rank ``--lora-r``, and the head; learning rate ``--lora-lr``). Bytes per
+round are measured: the byte count of the ArrayRecord the server sends each site (as it
+reports it each round), to and back from every site; wall time per round on this CPU.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ def main() -> int:
     parser.add_argument("--base-model", default="default")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--methods", default="full,lora", help="full, lora or both")
     parser.add_argument("--lora-r", type=int, default=8)
+    parser.add_argument("--lora-lr", type=float, default=2e-3, help="learning rate with LoRA")
     parser.add_argument("--skip-alone", action="store_true", help="no site-alone baselines")
     parser.add_argument("--out", default="/work/notes/bench_federated.txt")
     args = parser.parse_args()
@@ -64,15 +68,18 @@ def main() -> int:
     for kind in args.splits.split(","):
         sites = split(data["train"], kind)
         sizes = [len(s) for s in sites]
-        fed = federate(args, sites, data)
-        rounds = ", ".join(f"{s:.0f}" for s in fed["round_s"])
-        lines.append(
-            f"{kind}: sites {sizes}; federation test F1 {fed['f1']:.4f} (best round "
-            f"{fed['best_round']}), {central['f1'] - fed['f1']:+.4f} below centralised; "
-            f"wall per round [{rounds}] s; bytes per round {fed['bytes_round']:,} full weights "
-            f"against {lora_bytes(args, len(labels_of(data))) * 2 * SITES:,} LoRA adapters (r={args.lora_r} + head)"
-        )
-        flush(args, lines)
+        for method in args.methods.split(","):
+            fed = federate(args, sites, data, method)
+            rounds = ", ".join(f"{s:.0f}" for s in fed["round_s"])
+            what = "full weights" if method == "full" else f"LoRA adapters (r={args.lora_r}) + head"
+            lines.append(
+                f"{kind}, {method}: sites {sizes}; federation test F1 {fed['f1']:.4f} (best "
+                f"round {fed['best_round']}), {central['f1'] - fed['f1']:+.4f} below "
+                f"centralised; wall per round [{rounds}] s; bytes per round "
+                f"{fed['bytes_round']:,} ({what}, measured: {fed['bytes_site']:,} to each of "
+                f"{len(sites)} sites and back)"
+            )
+            flush(args, lines)
         if not args.skip_alone:
             for i, site in enumerate(sites, start=1):
                 alone = train_alone(args, site, data, epochs)
@@ -136,10 +143,11 @@ def make_project(path: Path, labels: list[str], splits: dict[str, list[dict]]) -
     return path
 
 
-def federate(args: argparse.Namespace, sites: list[list[dict]], data: dict) -> dict:
+def federate(args: argparse.Namespace, sites: list[list[dict]], data: dict, method: str) -> dict:
     from core.cli import main as cli
 
     labels = labels_of(data)
+    lr = args.lora_lr if method == "lora" else args.lr
     with tempfile.TemporaryDirectory(prefix="bench-fed-") as tmp:
         folder = Path(tmp)
         paths = [str(make_project(folder / f"site{i}.spanlab", labels, {"train": s}))
@@ -154,8 +162,9 @@ def federate(args: argparse.Namespace, sites: list[list[dict]], data: dict) -> d
             try:
                 status = cli(["federate", "simulate", *paths, "--rounds", str(args.rounds),
                               "--local-epochs", str(args.local_epochs), "--project", str(server),
-                              "--base-model", args.base_model, "--learning-rate", str(args.lr),
-                              "--batch-size", str(args.batch_size), "--json-events"])  # fmt: skip
+                              "--base-model", args.base_model, "--learning-rate", str(lr),
+                              "--batch-size", str(args.batch_size), "--method", method,
+                              "--lora-r", str(args.lora_r), "--json-events"])  # fmt: skip
             finally:
                 sys.stdout = stdout
         events = [json.loads(line) for line in events_file.read_text().splitlines() if line]
@@ -167,6 +176,8 @@ def federate(args: argparse.Namespace, sites: list[list[dict]], data: dict) -> d
             "f1": final["metrics"]["test"]["f1"],
             "best_round": final["best_round"],
             "round_s": [e["seconds"] for e in rounds],
+            # What the server reported sending each site (its ArrayRecord's byte count).
+            "bytes_site": rounds[0]["bytes_per_site"],
             "bytes_round": rounds[0]["bytes_per_site"] * 2 * len(sites),
             "s": time.monotonic() - t0,
         }
@@ -189,19 +200,6 @@ def train_alone(args: argparse.Namespace, train: list[dict], data: dict, epochs:
     if not isinstance(final, Done):
         raise SystemExit(f"training failed: {final}")
     return {"f1": final.metrics["test"]["f1"], "s": time.monotonic() - t0}
-
-
-def lora_bytes(args: argparse.Namespace, n_labels: int) -> int:
-    """float32 bytes of rank-r adapters on every layer's query and value, plus the head."""
-    from transformers import AutoConfig
-
-    from core.training.loading import resolve_model_path
-
-    config = AutoConfig.from_pretrained(resolve_model_path(args.base_model))
-    hidden, layers = config.hidden_size, config.num_hidden_layers
-    tags = 1 + 2 * n_labels
-    adapters = layers * 2 * (2 * hidden * args.lora_r)
-    return 4 * (adapters + hidden * tags + tags)
 
 
 if __name__ == "__main__":
