@@ -127,3 +127,37 @@ def test_raw_text_is_split_as_ner_corpora_are_unless_told(predictor, monkeypatch
     predictor.predict(["alice's U.S. trip"], "basic")
     assert seen[0] == [[(0, 5), (5, 7), (8, 12), (13, 17)]]
     assert seen[1] == [[(0, 5), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11), (11, 12), (13, 17)]]
+
+
+def test_batch_lengths_are_rounded_up_so_shapes_repeat(tiny_trained_model, monkeypatch):
+    """Batches are padded to a multiple of LENGTH_BUCKET sub-tokens (hidden by the
+    attention mask): the model sees few distinct shapes, and the entities are unchanged."""
+    import core.training.predict as predict_module
+
+    sentence = "alice went to paris and the cat saw bob in rome with carol"
+    words = sentence.split()
+    texts = [" ".join(words[k % len(words)] for k in range(n)) for n in range(1, 40)]
+    predictor = Predictor(tiny_trained_model, device="cpu", batch_size=5)
+    bucket = predict_module.LENGTH_BUCKET
+    lengths: list[int] = []
+
+    def record(_module, _args, kwargs):
+        lengths.append(kwargs["input_ids"].shape[1])
+
+    handle = predictor.model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        bucketed = predictor.predict(texts)
+        seen = sorted(set(lengths))
+        lengths.clear()
+        monkeypatch.setattr(predict_module, "LENGTH_BUCKET", 1)
+        exact = predictor.predict(texts)
+    finally:
+        handle.remove()
+    assert bucket > 1 and all(n % bucket == 0 for n in seen), seen
+    assert len(seen) < len(set(lengths)), (seen, sorted(set(lengths)))
+    assert any(exact), "the texts have entities to compare"
+    for ours, theirs in zip(bucketed, exact, strict=True):
+        assert [(e["start"], e["end"], e["label"]) for e in ours] == [
+            (e["start"], e["end"], e["label"]) for e in theirs
+        ]
+        assert [e["score"] for e in ours] == pytest.approx([e["score"] for e in theirs], abs=1e-3)

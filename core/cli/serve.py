@@ -89,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from core.deploy.memory import bound_kernel_caches
     from core.deploy.server import create_app
     from core.training.predict import Predictor
 
@@ -98,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     warning = exposure_warning(args.host)
     if warning:
         log.warning(warning)
+    bound_kernel_caches()  # before the first model call: see core.deploy.memory
     predictor = Predictor(
         Path(args.model_dir),
         device=args.device,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -31,8 +32,11 @@ from core.deploy.limits import (
     DEFAULT_MAX_TEXTS,
     DEFAULT_MAX_WAIT_MS,
 )
+from core.deploy.memory import release_free_memory
 
 log = logging.getLogger("spanlab.serve")
+#: Seconds between two returns of free heap memory to the system (see core.deploy.memory).
+TRIM_EVERY_S = 1.0
 
 #: Bytes of JSON one character may take (``\uXXXX``), for the bound on a body's size.
 _JSON_BYTES_PER_CHAR = 6
@@ -92,7 +96,20 @@ def create_app(
     """The API around ``predictor``: at most ``max_texts`` texts of ``max_text_chars``
     characters per request; up to ``max_batch`` texts of concurrent requests are tagged
     together, a batch waiting at most ``max_wait_ms`` for company."""
-    batcher = Batcher(predictor.predict, max_batch=max_batch, max_wait_s=max_wait_ms / 1000)
+
+    last_trim = [0.0]
+
+    def tag(texts: list[str]) -> list[list[dict]]:
+        try:
+            return predictor.predict(texts)
+        finally:  # the batch's activations are freed now: hand their pages back, at
+            # most once a second (a trim costs a few milliseconds)
+            now = time.monotonic()
+            if now - last_trim[0] >= TRIM_EVERY_S:
+                last_trim[0] = now
+                release_free_memory()
+
+    batcher = Batcher(tag, max_batch=max_batch, max_wait_s=max_wait_ms / 1000)
     max_body = max_texts * (max_text_chars * _JSON_BYTES_PER_CHAR + 8) + 1024
 
     @asynccontextmanager

@@ -45,6 +45,10 @@ Tokens = Sequence[Sequence[int]]
 Groups = Sequence[Hashable | None] | None
 #: The documents (``{text, tokens}``) just before and just after a text, in text order.
 Neighbours = tuple[Sequence[dict], Sequence[dict]]
+#: A batch's length is rounded up to a multiple of this many sub-tokens (padding, which
+#: the attention mask hides), so that batch shapes repeat: the CPU kernels are built and
+#: cached per shape (see core.deploy.memory), and ever-new shapes cost time and memory.
+LENGTH_BUCKET = 16
 
 
 class Predictor:
@@ -302,7 +306,7 @@ class Predictor:
         try:
             for batch_idx in sorted_batches([len(w) for w in windows], self.batch_size):
                 batch_windows = [windows[i] for i in batch_idx]
-                batch = collate(batch_windows, self._pad_id)
+                batch = collate(batch_windows, self._pad_id, self._length_bucket(batch_windows))
                 rows, cols = [], []
                 for r, w in enumerate(batch_windows):
                     for pos in w.word_starts:
@@ -332,6 +336,17 @@ class Predictor:
             if was_training:
                 self.model.train()
         return tag_ids, probs
+
+    def _length_bucket(self, windows: list[Window]) -> int:
+        """The multiple a batch is padded to: :data:`LENGTH_BUCKET` on torch, unless
+        rounding up would pass the model's longest input. Not on ONNX: its memory stays
+        flat as shapes vary, and an int8 graph quantizes with scales taken over the whole
+        batch, padding included, so more padding could change its entities."""
+        if self.backend == "onnx":
+            return 1
+        longest = max(len(w) for w in windows)
+        rounded = -(-longest // LENGTH_BUCKET) * LENGTH_BUCKET
+        return LENGTH_BUCKET if rounded <= self.max_length else 1
 
     def _stitch(
         self,
