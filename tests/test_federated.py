@@ -4,8 +4,11 @@ sentences, what a site sends, and real federations of processes on localhost."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -316,3 +319,31 @@ def test_the_fedprox_term_pulls_the_weights_toward_where_training_started():
     (layer(torch.zeros(1, 2)).sum() * 0).backward()  # the loss itself gives no gradient
     torch.testing.assert_close(layer.weight.grad, torch.full((1, 2), 0.5))
     torch.testing.assert_close(layer.bias.grad, torch.zeros(1))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the death signal is Linux's")
+def test_a_flower_process_ends_when_the_spanlab_process_that_started_it_is_killed(tmp_path):
+    code = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from core.federated.runtime import Process\n"
+        "p = Process('sleeper', [sys.executable, '-c', 'import time; time.sleep(60)'],\n"
+        f"            dict(os.environ), Path({str(tmp_path / 'p.log')!r})).start()\n"
+        "print(p.proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=child_env()
+    )
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)  # no finally runs: only the kernel can stop the child
+    parent.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the child outlived the process that started it")

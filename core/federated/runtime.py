@@ -11,6 +11,7 @@ started too; nothing outlives the object that started it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -159,6 +160,28 @@ def write_connection(home: Path, address: str, security: Security) -> None:
     (home / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _die_with_parent_hook() -> object:
+    """Linux: a function run in the child before Flower starts that asks the kernel for
+    SIGTERM when the process that started it dies, even by SIGKILL, so a killed
+    ``spanlab federate`` leaves no SuperNode behind. ``prctl`` is looked up here, in the
+    parent, so the child only makes the one call. None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    set_death_signal, sigterm = 1, int(signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    def hook() -> None:
+        prctl(set_death_signal, sigterm)
+
+    return hook
+
+
+_DIE_WITH_PARENT = _die_with_parent_hook()
+
+
 @dataclass
 class Process:
     """One of Flower's processes, its output in a log file, in a session of its own."""
@@ -173,7 +196,7 @@ class Process:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 self.args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, start_new_session=True,
+                env=self.env, start_new_session=True, preexec_fn=_DIE_WITH_PARENT,
             )  # fmt: skip
         return self
 
