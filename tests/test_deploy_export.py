@@ -165,3 +165,35 @@ def test_cli_refusal_is_an_error_message(run_in_project, tmp_path, capsys, monke
     assert main(["export-model", str(run_in_project), str(out)]) == 1
     assert "--force" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_int8_products_give_each_token_its_own_activation_scale(tmp_path):
+    """A token with huge activations does not cost the other tokens their precision."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from core.deploy.onnx_export import _quantize
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(16, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "one-product",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "sequence", 8])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.save(model, tmp_path / "fp32.onnx")
+    _quantize(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", external=False)
+    x = rng.normal(size=(2, 5, 16)).astype(np.float32)
+    x[0, 0] *= 1000.0  # one outlier token
+    session = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"])
+    (y,) = session.run(["y"], {"x": x})
+    expected = x @ w
+    assert y.shape == expected.shape
+    others = np.abs(y[:, 1:] - expected[:, 1:]).max() / np.abs(expected[:, 1:]).max()
+    assert others < 0.03
+    assert np.abs(y[0, 0] - expected[0, 0]).max() / np.abs(expected[0, 0]).max() < 0.03
