@@ -13,11 +13,24 @@ import traceback
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
 from core.errors import ImportFormatError, SpanlabError
 
 log = logging.getLogger(__name__)
+
+
+def error_label(parent: QWidget) -> QLabel:
+    """A hidden, selectable red box for a panel's last error (shown with its text)."""
+    label = QLabel(parent)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet(
+        "QLabel { color: #a1260d; background: #fdecea; border: 1px solid #f5c2bd;"
+        " border-radius: 4px; padding: 6px; }"
+    )
+    label.hide()
+    return label
 
 
 def describe(exc: BaseException | str) -> str:

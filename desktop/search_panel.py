@@ -38,6 +38,7 @@ from core.errors import SpanlabError
 from core.search.space import Param, default_space, space_from_dict
 from core.training.config import TrainConfig
 from desktop.controller import ProjectController
+from desktop.errors import error_label
 from desktop.search_chart import ImportanceBars, TrialChart, TrialPoint
 from desktop.search_loop import SearchLoop
 from desktop.search_space import SpaceTable
@@ -159,14 +160,7 @@ class SearchPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 1)
         buttons.addWidget(self.stop_button)
-        self.error_label = QLabel(self)
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet(
-            "QLabel { color: #a1260d; background: #fdecea; border: 1px solid #f5c2bd;"
-            " border-radius: 4px; padding: 6px; }"
-        )
-        self.error_label.hide()
+        self.error_label = error_label(self)
 
         left = QWidget(self)
         left_layout = QVBoxLayout(left)

@@ -44,6 +44,7 @@ from core.training.events import (
 )
 from desktop.charts import TrainingChart
 from desktop.controller import ProjectController
+from desktop.errors import error_label
 from desktop.train_form import TrainForm, model_name
 from desktop.training_queue import TrainingQueue
 from desktop.workers import start_worker
@@ -105,14 +106,7 @@ class TrainPanel(QWidget):
 
         self.queue_list = QListWidget(self)
         self.queue_list.setMaximumHeight(90)
-        self.error_label = QLabel(self)
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet(
-            "QLabel { color: #a1260d; background: #fdecea; border: 1px solid #f5c2bd;"
-            " border-radius: 4px; padding: 6px; }"
-        )
-        self.error_label.hide()
+        self.error_label = error_label(self)
 
         settings = QGroupBox("Settings", self)
         settings_layout = QVBoxLayout(settings)
