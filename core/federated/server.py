@@ -30,6 +30,7 @@ from core.federated.events import (
     Stopped,
     Waiting,
 )
+from core.scratch import remove_stale, scratch_path
 
 LABEL_CHECK_TIMEOUT_S = 300
 
@@ -278,7 +279,8 @@ class _Federation:
         if out.exists():
             raise FederationError(f"The output folder {out} already exists; choose a new one.")
         load_arrays(self.model, self.best_arrays)
-        scratch = out.parent / f".{out.name}.partial-{os.getpid()}"
+        remove_stale(out, ".partial")  # what a killed server left behind
+        scratch = scratch_path(out, ".partial")
         try:
             save_global(self.model, self.tokenizer, scratch)
             test = summary(evaluate(self.predictor(), job.test)) if job.test else None
@@ -309,7 +311,7 @@ class _Federation:
             (scratch / "train_config.json").write_text(
                 json.dumps(saved, indent=2), encoding="utf-8"
             )
-            _write_card(scratch)
+            _write_card(scratch, out.name)
             os.replace(scratch, out)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -325,7 +327,7 @@ def spanlab_version() -> str:
         return "unknown"
 
 
-def _write_card(folder: Path) -> None:
+def _write_card(folder: Path, name: str) -> None:
     from core.training.card import write_card
 
-    write_card(folder)
+    write_card(folder, name=name)
