@@ -110,6 +110,9 @@ _ABBREVIATIONS = (
     "Mr|Mrs|Ms|Messrs|Dr|Prof|Rev|Gen|Lt|Col|Maj|Capt|Sgt|Gov|Sen|Rep|Pres|Sr|Jr|St|Mt|Ft"
     "|Inc|Corp|Co|Ltd|Bros|Plc|Cie|No|Nos|Vol|Dept|Univ|Ave|Blvd|Rd"
     "|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|vs|etc|approx|cf|al"
+    # the U.S. states as news agencies abbreviate them (Sen. Bob Dole, R-Kan.)
+    "|Ala|Ariz|Ark|Calif|Colo|Conn|Del|Fla|Ga|Ill|Ind|Kan|Ky|La|Mass|Md|Mich|Minn|Miss|Mo"
+    "|Mont|Neb|Nev|Okla|Ore|Pa|Tenn|Tex|Va|Vt|Wash|Wis|Wyo"
 )
 _URL_END = "[^\\s<>\"'\u2019.,;:!?()\\[\\]{}]"  # a URL does not end on punctuation
 
@@ -120,9 +123,13 @@ _CORPUS_TOKEN = re.compile(
     rf"|(?:(?:https?|ftp)://|www\.)[^\s<>\"]*{_URL_END}"  # https://x.org/a?b=1
     r"|\w[\w.+-]*@[^\W_](?:[\w-]*\w)?(?:\.[^\W_](?:[\w-]*\w)?)+"  # an e-mail address
     rf"|[@#](?:[^\W{_CJK_CLASS}]|{_MARK})+"  # @handle, #hashtag (with digits and _)
-    rf"|(?:{_ALPHA}\.){{2,}}"  # U.S. e.g. a.m.
+    r"|(?<![^\n])\d{1,3}\.(?=[ \t])"  # a list's number at the start of a line: 1. 10.
+    r"|(?<![\w.+])(?:\+(?=\d)|\.(?=\d))"  # a sign or a leading point belongs to its number:
+    rf"{_WORD}(?:{_JOIN}{_WORD})*"  # +44  +0.05  +91-22-265  .496
+    r"|(?<![\w=])\d{1,3}=(?=\s|\Z)"  # a shared place in a ranking: 1=
+    rf"|(?:{_ALPHA}\.){{2,}}(?:-{_WORD}(?:{_JOIN}{_WORD})*)?"  # U.S. e.g. a.m. U.S.-led
     r"|[A-Z]{1,3}\$(?=\s*\d)"  # a currency: US$ 18, C$ 3.25
-    rf"|(?:{_ABBREVIATIONS})\.(?!{_LETTER})"  # Mr. Inc. Jan.
+    rf"|(?:[A-Z]-)?(?:{_ABBREVIATIONS})\.(?!{_LETTER})"  # Mr. Inc. Jan. R-Kan.
     rf"|[A-Z]\.(?=\s+{_ALPHA})"  # an initial: John F. Kennedy
     rf"|{_ALPHA}+?(?={_NOT})"  # do|n't, ca|n't
     rf"|{_NOT}|{_CLITIC}"  # n't 's 're 'll 've 'm 'd

@@ -108,20 +108,20 @@ def test_exported_doccano_line(project: Project, tmp_path: Path) -> None:
 
 
 def test_conll_tokens_survive_a_jsonl_round_trip(project: Project, tmp_path: Path) -> None:
-    """Tokens the tokenizer would not give back ("U.S.-based") travel in the JSONL file."""
+    """Tokens the tokenizer would not give back ("S.AFRICA") travel in the JSONL file."""
     import_file(
-        project, write(tmp_path, "in.conll", "U.S.-based\tB-MISC\nofficials\tO\n\n" + EN_CONLL)
+        project, write(tmp_path, "in.conll", "S.AFRICA\tB-MISC\nofficials\tO\n\n" + EN_CONLL)
     )
     out = tmp_path / "out.jsonl"
     export_file(project, out, format=None)  # by the extension
     first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
-    assert [t["text"] for t in first["tokens"]] == ["U.S.-based", "officials"]
+    assert [t["text"] for t in first["tokens"]] == ["S.AFRICA", "officials"]
     assert "tokens" not in json.loads(out.read_text(encoding="utf-8").splitlines()[1])
     with Project.create(tmp_path / "copy.spanlab") as copy:
         import_file(copy, out)
         back = tmp_path / "back.conll"
         export_file(copy, back)
-    assert back.read_text(encoding="utf-8") == "U.S.-based\tB-MISC\nofficials\tO\n\n" + EN_CONLL
+    assert back.read_text(encoding="utf-8") == "S.AFRICA\tB-MISC\nofficials\tO\n\n" + EN_CONLL
 
 
 def test_snap_grows_spans_that_cut_words(project: Project, tmp_path: Path) -> None:

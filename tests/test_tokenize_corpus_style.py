@@ -209,3 +209,33 @@ def test_tokens_never_overlap_and_never_hold_a_space() -> None:
 )
 def test_currencies_with_a_country_prefix_stay_whole(text: str, words: list[str]) -> None:
     check(text, words)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        # a list's number at the start of a line, as in results tables
+        (
+            "1. Jesper Ronnback ( Sweden ) 25.76",
+            ["1.", "Jesper", "Ronnback", "(", "Sweden", ")", "25.76"],
+        ),
+        ("Men\n10. Troy Benson", ["Men", "10.", "Troy", "Benson"]),
+        ("He finished 2. Then he left.", ["He", "finished", "2", ".", "Then", "he", "left", "."]),
+        # a sign or a leading point stays with its number
+        ("up +0.05 at .496", ["up", "+0.05", "at", ".496"]),
+        ("Tel +44 171 542 4000", ["Tel", "+44", "171", "542", "4000"]),
+        ("call +91-22-265 now", ["call", "+91-22-265", "now"]),
+        ("3+4", ["3", "+", "4"]),  # between digits it is an operator
+        ("the end.5 more", ["the", "end", ".", "5", "more"]),  # no space before: not a number
+        # a shared place in a ranking
+        ("1= Ernie Els", ["1=", "Ernie", "Els"]),
+        # a state abbreviation keeps its period; an abbreviation leads a hyphenated word
+        (
+            "Sen. Bob Dole ( R-Kan. ) of Calif. said",
+            ["Sen.", "Bob", "Dole", "(", "R-Kan.", ")", "of", "Calif.", "said"],
+        ),
+        ("the U.S.-led force", ["the", "U.S.-led", "force"]),
+    ],
+)
+def test_news_conventions_for_numbers_lists_and_abbreviations(text: str, words: list[str]) -> None:
+    check(text, words)

@@ -2,7 +2,9 @@
 
     python tests/benchmarks/bench_tokenize.py [CONLL_FILE ...] [--no-news-style]
 
-For every sentence of each CoNLL file (default: WNUT-17 in ``/work/shared/data/wnut17``)
+For every sentence of each CoNLL file (default: WNUT-17 in ``/work/shared/data/wnut17``;
+any other CoNLL corpus by path, e.g. the CoNLL-2003 English news files, which Spanlab
+does not ship: ``bench_tokenize.py conll2003/test.txt``)
 the raw text is rebuilt twice from the corpus tokens:
 
 - *joined*: the tokens with single spaces between them;
