@@ -13,7 +13,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Error,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
 
 from core.errors import FederationError
 from core.federated.apps import site_reply
@@ -106,6 +114,19 @@ def test_a_round_with_fewer_answers_than_min_sites_stops():
     with pytest.raises(FederationError, match="only 2 site.*minimum of 3"):
         strategy.aggregate_train(1, [_reply(1, 1.0, 10), _reply(2, 3.0, 10)])
     assert [e.node for e in events if isinstance(e, SiteDropped)] == [3]
+
+
+def test_the_superlinks_error_for_a_site_that_went_away_names_that_site():
+    strategy, events = _strategy(min_sites=2)
+    strategy.sent[1] = {2, 3, 4}
+    lost = _instruction(4)
+    lost.metadata.__dict__["_message_id"] = "to-site-4"  # Flower sets it as it pushes
+    strategy.instructions[1] = [lost]
+    error = Message(Error(code=5, reason="Error: Node Unavailable"), reply_to=lost)
+    error.metadata.__dict__["_src_node_id"] = 1  # the SuperLink answers for the lost node
+    strategy.aggregate_train(1, [_reply(2, 1.0, 10), _reply(3, 3.0, 10), error])
+    dropped = [(e.node, e.reason) for e in events if isinstance(e, SiteDropped)]
+    assert dropped == [(4, "Error: Node Unavailable")]  # once, under its own node
 
 
 def test_what_a_site_sends_is_only_arrays_and_metrics():

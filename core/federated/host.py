@@ -21,6 +21,13 @@ from core.federated.server import ServerJob
 from core.federated.site import SiteJob
 
 POLL_S = 0.2
+#: What Flower's SuperNode logs when the SuperLink's node authentication turns it away.
+_REFUSED = (
+    "must be registered",
+    "Failed to activate SuperNode",
+    "Missing authentication metadata",
+    "Invalid signature",
+)
 GRACE_S = 3.0  # after a process ends, for its last events to be read
 
 
@@ -49,6 +56,19 @@ class Site:
     def exit_error(self) -> str:
         """Why the SuperNode ended on its own."""
         log = self.node.tail(30)
+        if any(sign in log for sign in _REFUSED):
+            key = self.security.auth_key
+            given = (
+                f"this site's key ({key}) is not one the server registered"
+                if key
+                else "this site gave no key (--auth-key)"
+            )
+            return (
+                f"The federation server at {self.server} refused this site: it lets in only "
+                f"sites whose public key it registered (SuperNode authentication), and "
+                f"{given}. Send the server's operator this site's public key (the .pub file "
+                "beside the private key) to add to --auth-public-keys, then join again."
+            )
         if "Giving up reconnection" in log or "Connection attempt failed" in log:
             return (
                 f"Could not reach the federation server at {self.server}: Flower retried with "

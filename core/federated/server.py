@@ -33,6 +33,7 @@ from core.federated.events import (
 from core.scratch import remove_stale, scratch_path
 
 LABEL_CHECK_TIMEOUT_S = 300
+SETTLE_S = 3.0  # after min_sites are connected, how long to wait for one more
 
 
 @dataclass
@@ -139,14 +140,20 @@ class _Federation:
 
     # -- before round 1 -----------------------------------------------------------------
     def wait_for_sites(self) -> list[int]:
+        """The sites of round 1: once ``min_sites`` are connected, those that keep
+        arriving within ``SETTLE_S`` of the last one join too (sites started together
+        connect a few seconds apart)."""
         job, seen = self.job, -1
         deadline = time.monotonic() + job.wait_s
+        last_arrival = time.monotonic()
         while True:
             nodes = sorted(self.grid.get_node_ids())
             if len(nodes) != seen:
-                seen = len(nodes)
+                seen, last_arrival = len(nodes), time.monotonic()
                 self.log.write(Waiting(connected=seen, needed=job.min_sites))
-            if seen >= job.min_sites:
+            if seen >= job.min_sites and (
+                time.monotonic() - last_arrival >= SETTLE_S or time.monotonic() > deadline
+            ):
                 return nodes
             if time.monotonic() > deadline:
                 raise FederationError(

@@ -58,6 +58,7 @@ class _Checked:
         self.allowed: set[int] = set()  # sites that passed the label check
         self.sent: dict[int, set[int]] = {}
         self.answered: dict[int, int] = {}
+        self.instructions: dict[int, list[Message]] = {}
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -68,6 +69,9 @@ class _Checked:
             if m.metadata.dst_node_id in self.allowed
         ]
         self.sent[server_round] = {m.metadata.dst_node_id for m in messages}
+        # Flower gives each message its id as it pushes it (in place): an error the
+        # SuperLink answers for a node that went away names the message, not the node.
+        self.instructions[server_round] = messages
         self.round_started = time.monotonic()
         self.report(RoundStarted(round=server_round, rounds=self.rounds, sites=len(messages)))
         return messages
@@ -88,8 +92,12 @@ class _Checked:
     def accepted(self, server_round: int, replies: list[Message]) -> list[Message]:
         """The replies that may be averaged in; the others are reported."""
         good, seen = [], set()
+        node_of = {m.metadata.message_id: m.metadata.dst_node_id
+                   for m in self.instructions.get(server_round, [])}  # fmt: skip
         for msg in replies:
             node = msg.metadata.src_node_id
+            if msg.has_error():
+                node = node_of.get(msg.metadata.reply_to_message_id, node)
             seen.add(node)
             if msg.has_error():
                 self.report(SiteDropped(round=server_round, node=node, reason=msg.error.reason))
