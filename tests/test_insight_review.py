@@ -16,7 +16,15 @@ from core.insight.review import (
     review_events,
     run_review,
 )
-from core.insight.suspects import Suspect, find_suspects, rank, suspect_key, suspect_state
+from core.insight.suspects import (
+    Suspect,
+    find_suspects,
+    kind_rates,
+    rank,
+    suspect_key,
+    suspect_state,
+    weigh_by_kind,
+)
 from core.store import Project
 from core.training.config import TrainConfig
 
@@ -313,3 +321,21 @@ def test_a_version_7_project_gains_an_empty_reviews_table(tmp_path):
         assert project.reviewed_keys() == set()
         project.mark_reviewed(1, "k", "missed")
         assert project.reviewed_keys() == {(1, "k")}
+
+
+def test_a_rare_kind_of_disagreement_outranks_a_common_one_with_a_larger_margin():
+    # 10 annotated spans: the model misses 6 of them (its usual failure) and reads one
+    # with another type. The wrong type, with the smaller margin, comes first.
+    missed = [Suspect(d, "missed", 0, 5, "PER", None, None, None, 0.95) for d in range(6)]
+    wrong = Suspect(9, "wrong_type", 0, 5, "PER", "LOC", 0, 5, 0.6)
+    ranked = weigh_by_kind([*missed, wrong], spans=10)
+    assert ranked[0].kind == "wrong_type"
+    assert ranked[0].score == pytest.approx(0.6) and ranked[0].margin == pytest.approx(0.6)
+    # A missed suspect keeps its margin and is weighed by 0.1 / 0.6.
+    assert ranked[1].score == pytest.approx(0.95 * 0.1 / 0.6)
+    assert ranked[1].margin == pytest.approx(0.95)
+    assert kind_rates([*missed, wrong], 10) == {"missed": 0.6, "wrong_type": 0.1}
+    assert weigh_by_kind([], spans=10) == []
+    # JSON carries both.
+    data = wrong.to_dict("Alice")
+    assert data["score"] == 0.6 and data["margin"] == 0.6

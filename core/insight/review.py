@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from core.errors import TrainingError, ValidationError
-from core.insight.suspects import Suspect, find_suspects, rank
+from core.insight.suspects import Suspect, find_suspects, weigh_by_kind
 from core.scratch import remove_stale, scratch_path
 from core.training.config import TrainConfig
 from core.training.events import Cancelled, Event, Failed
@@ -183,7 +183,7 @@ def review_events(
     fit = fit or _trainer_fit(plan)
     suspects: list[Suspect] = []
     unknown: set[str] = set()
-    done = predicted = 0
+    done = predicted = judged = 0
     try:
         for fold in range(plan.k):
             if should_stop():
@@ -196,16 +196,18 @@ def review_events(
             if model is None:
                 break
             try:
-                found, missing = _fold_suspects(model, held, fold)
+                found, missing, spans = _fold_suspects(model, held, fold)
             finally:
                 model.close()
             suspects.extend(found)
             unknown |= missing
+            judged += spans
             done, predicted = done + 1, predicted + len(held)
             yield FoldDone(fold, plan.k, len(found), time.monotonic() - started)
     finally:
         shutil.rmtree(plan.scratch, ignore_errors=True)
-    return ReviewResult(rank(suspects), plan.k, done, predicted, done < plan.k, unknown)
+    ranked = weigh_by_kind(suspects, judged)
+    return ReviewResult(ranked, plan.k, done, predicted, done < plan.k, unknown)
 
 
 def run_review(
@@ -235,19 +237,24 @@ def open_suspects(project: Project, suspects: Sequence[Suspect]) -> list[Suspect
     return [s for s in suspects if (s.doc_id, s.key()) not in kept]
 
 
-def _fold_suspects(model: FoldModel, held: list[dict], fold: int) -> tuple[list[Suspect], set[str]]:
-    """The suspects of a fold's documents, and the annotated labels its model lacked
-    (spans with such a label are not judged: the model cannot have seen the type)."""
+def _fold_suspects(
+    model: FoldModel, held: list[dict], fold: int
+) -> tuple[list[Suspect], set[str], int]:
+    """The suspects of a fold's documents, the annotated labels its model lacked (spans
+    with such a label are not judged: the model cannot have seen the type), and how
+    many annotated spans were judged."""
     known = {tag[2:] for tag in model.tags if tag != "O"}
     found: list[Suspect] = []
     missing: set[str] = set()
+    judged_spans = 0
     for doc, probs in zip(held, model.probabilities(held), strict=True):
         judged = [s for s in doc["spans"] if s[2] in known]
         skipped = [s for s in doc["spans"] if s[2] not in known]
         missing |= {s[2] for s in skipped}
+        judged_spans += len(judged)
         suspects = find_suspects(doc["id"], doc["tokens"], judged, model.tags, probs, fold)
         found.extend(s for s in suspects if not (s.kind == "spurious" and _overlaps(s, skipped)))
-    return found, missing
+    return found, missing, judged_spans
 
 
 def _overlaps(suspect: Suspect, spans: Sequence[Sequence]) -> bool:

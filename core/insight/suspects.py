@@ -8,18 +8,27 @@ spans; every disagreement is a suspect of one kind:
 - ``spurious``: the model finds an entity where nothing is annotated;
 - ``boundary``: the model's entity overlaps the annotated one with other edges.
 
-Its ``score`` is the margin of the model's reading over the person's: over the words
-the suspect covers, the mean of (probability of the model's tag − probability of the
-annotated tag). The model's tag is each word's most likely one, so the margin is
+Its ``margin`` is how much the model prefers its reading to the person's: over the
+words the suspect covers, the mean of (probability of the model's tag − probability of
+the annotated tag). The model's tag is each word's most likely one, so the margin is
 between 0 and 1: near 1 the model is sure and the annotation unlikely; near 0 it barely
-prefers its own reading. Suspects are ranked by it, largest first.
+prefers its own reading.
+
+A margin alone over-ranks what the model gets wrong most often: a model that misses
+half the entities of a hard corpus is confident about hundreds of ``missed`` suspects
+that are its own failures, and they bury the rare, telling ones (the model finds the
+entity and reads another type). So the ``score`` a review ranks by weighs each margin
+by how rare its kind of disagreement is across the reviewed spans
+(:func:`weigh_by_kind`): a disagreement the model seldom makes is better evidence
+against the annotation than one it makes all the time. Without a review's counts (one
+document) the score is the margin.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from core.tagging import spans_to_tags, tags_to_spans
 
@@ -52,6 +61,11 @@ class Suspect:
     suggested_end: int | None
     score: float
     fold: int = 0
+    margin: float | None = None  # the model's margin; ``score`` is it weighed by kind
+
+    def __post_init__(self) -> None:
+        if self.margin is None:
+            object.__setattr__(self, "margin", self.score)
 
     def key(self) -> str:
         """What identifies the suspect across reviews (see :func:`suspect_key`)."""
@@ -61,6 +75,7 @@ class Suspect:
         """The suspect as JSON-ready data, with the document's whole ``text``."""
         data = asdict(self)
         data["score"] = round(self.score, 4)
+        data["margin"] = round(float(self.margin or 0.0), 4)
         return {
             "doc_id": self.doc_id,
             "text": text,
@@ -144,6 +159,29 @@ def find_suspects(
         if not any(g[0] < model[1] and model[0] < g[1] for g in gold_spans):
             found.append(make("spurious", None, model))
     return rank(found)
+
+
+def kind_rates(suspects: Iterable[Suspect], spans: int) -> dict[str, float]:
+    """How often each kind of disagreement occurs: suspects of the kind per reviewed
+    annotated span (``spans``; spurious suspects are counted against it too)."""
+    counts: dict[str, int] = {}
+    for suspect in suspects:
+        counts[suspect.kind] = counts.get(suspect.kind, 0) + 1
+    return {kind: n / max(spans, 1) for kind, n in counts.items()}
+
+
+def weigh_by_kind(suspects: Sequence[Suspect], spans: int) -> list[Suspect]:
+    """Each suspect with ``score`` = margin × (rarest kind's rate / its kind's rate).
+
+    If a wrong annotation is almost always disagreed with, the odds that a disagreement
+    of kind k points at a wrong annotation grow as 1 / rate(k): the rarer the model
+    makes that disagreement, the more it says. Scaled by the rarest kind's rate so the
+    score stays between 0 and 1; ranked largest first."""
+    rates = kind_rates(suspects, spans)
+    if not rates:
+        return []
+    rarest = min(rates.values())
+    return rank(replace(s, score=float(s.margin or 0.0) * rarest / rates[s.kind]) for s in suspects)
 
 
 def rank(suspects: Iterable[Suspect]) -> list[Suspect]:
