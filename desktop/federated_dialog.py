@@ -40,10 +40,11 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import FederationError, SpanlabError
+from core.federated.choices import STRATEGIES
 from core.federated.events import FINAL, FedEvent, RoundDone, SiteJoined, Stopped
 from core.federated.host import Site, host, join
 from core.federated.labels import compare_labels
-from core.federated.plan import STRATEGIES, project_server_job
+from core.federated.plan import project_server_job
 from core.federated.record import FederationRecorder
 from core.federated.runtime import Security, split_address
 from core.federated.server import ServerJob

@@ -28,9 +28,11 @@ from core.federated.apps import site_reply
 from core.federated.arrays import spec_of
 from core.federated.events import Rejected, SiteDropped, SiteResult
 from core.federated.labels import compare_labels, drop_labels, require_labels
+from core.federated.plan import server_job
 from core.federated.runtime import free_port
 from core.federated.strategy import WEIGHT_KEY, make_strategy
 from core.store import Project
+from core.training.config import TrainConfig
 
 from process_support import CLI, child_env
 from training_support import sentence_corpus
@@ -97,6 +99,21 @@ def test_fedavg_weights_each_site_by_its_training_sentences():
     np.testing.assert_allclose(arrays["w"].numpy(), np.full((2, 3), 3.25))
     assert [type(e) for e in events] == [SiteResult, SiteResult, SiteDropped]
     assert events[2].node == 3 and "no answer" in events[2].reason
+
+
+def test_fedavgm_carries_the_rounds_momentum_forward():
+    events = []
+    spec = spec_of({"w": np.zeros((2, 3), dtype=np.float32)})
+    strategy = make_strategy("fedavgm", spec, 2, events.append, rounds=2, server_momentum=0.5)
+    strategy.current_arrays = ArrayRecord({"w": Array(np.zeros((2, 3), dtype=np.float32))})
+    strategy.sent[1] = strategy.sent[2] = {1, 2}
+    arrays, _ = strategy.aggregate_train(1, [_reply(1, 1.0, 10), _reply(2, 1.0, 30)])
+    np.testing.assert_allclose(arrays["w"].numpy(), np.full((2, 3), 1.0))  # the first step
+    arrays, _ = strategy.aggregate_train(2, [_reply(1, 2.0, 10), _reply(2, 2.0, 30)])
+    # The sites moved 1 -> 2; with half the last step's momentum the server goes to 2.5.
+    np.testing.assert_allclose(arrays["w"].numpy(), np.full((2, 3), 2.5))
+    with pytest.raises(FederationError, match="server-momentum"):
+        server_job(TrainConfig(), ["PER"], 1, 1, 1, "out", strategy="fedavgm", server_momentum=1.0)
 
 
 def test_weights_of_the_wrong_shape_are_rejected_and_logged():

@@ -79,7 +79,11 @@ def _add_rounds(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--local-epochs", type=int, default=1, help="epochs each site trains a round"
     )
-    group.add_argument("--strategy", choices=("fedavg", "fedprox"), default="fedavg")
+    group.add_argument("--strategy", choices=("fedavg", "fedprox", "fedavgm"), default="fedavg",
+                       help="fedavg (default), fedprox (sites pull toward the global weights), "
+                       "fedavgm (server momentum over the rounds)")  # fmt: skip
+    group.add_argument("--server-momentum", type=float,
+                       help="FedAvgM's server momentum (default 0.9)")  # fmt: skip
     group.add_argument("--round-timeout", type=float, default=3600,
                        help="seconds a round waits for the sites; later answers count as dropped")  # fmt: skip
     group.add_argument("--json-events", action="store_true", help="print every event as JSON")
@@ -114,7 +118,8 @@ def _server_security(args: argparse.Namespace) -> Any:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"strategy": args.strategy, "round_timeout_s": args.round_timeout,
+    return {"strategy": args.strategy, "server_momentum": args.server_momentum,
+            "round_timeout_s": args.round_timeout,
             "wait_s": getattr(args, "wait", 600)}  # fmt: skip
 
 

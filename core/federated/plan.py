@@ -13,13 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.errors import FederationError
+from core.federated.choices import DEFAULT_MU, DEFAULT_SERVER_MOMENTUM, STRATEGIES
 from core.federated.record import FederationRecorder, create_run
 from core.federated.server import ServerJob
 from core.store import Project
 from core.training.config import TrainConfig
-
-DEFAULT_MU = 0.01  # FedProx's mu when the strategy is fedprox and the settings give none
-STRATEGIES = ("fedavg", "fedprox")
 
 
 def server_job(
@@ -32,6 +30,7 @@ def server_job(
     dev: list[dict] | None = None,
     test: list[dict] | None = None,
     strategy: str = "fedavg",
+    server_momentum: float | None = None,
     round_timeout_s: float = 3600.0,
     wait_s: float = 600.0,
 ) -> ServerJob:
@@ -41,7 +40,12 @@ def server_job(
     if not labels:
         raise FederationError("The federation needs a label set: give --labels A,B or --project.")
     if strategy not in STRATEGIES:
-        raise FederationError(f"Unknown strategy {strategy!r}: use {' or '.join(STRATEGIES)}.")
+        raise FederationError(f"Unknown strategy {strategy!r}: use {', '.join(STRATEGIES)}.")
+    momentum = 0.0
+    if strategy == "fedavgm":
+        momentum = DEFAULT_SERVER_MOMENTUM if server_momentum is None else server_momentum
+        if not 0 <= momentum < 1:
+            raise FederationError(f"--server-momentum {momentum}: give a value from 0 to below 1.")
     # FedProx sends its mu with each round (Flower's "proximal-mu"); the sites use that.
     mu = (config.proximal_mu or DEFAULT_MU) if strategy == "fedprox" else 0.0
     config = replace(config, proximal_mu=0.0)
@@ -49,6 +53,7 @@ def server_job(
         rounds=rounds, min_sites=min_sites, local_epochs=local_epochs, labels=sorted(labels),
         base_model=config.base_model, train_config=config.to_dict(),
         out=str(Path(out).resolve()), events="", strategy=strategy, proximal_mu=mu,
+        server_momentum=momentum,
         round_timeout_s=round_timeout_s, wait_s=wait_s, dev=list(dev or []),
         test=list(test or []),
     )  # fmt: skip

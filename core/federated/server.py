@@ -50,6 +50,7 @@ class ServerJob:
     events: str
     strategy: str = "fedavg"
     proximal_mu: float = 0.0
+    server_momentum: float = 0.0  # FedAvgM only
     round_timeout_s: float = 3600.0
     wait_s: float = 600.0
     dev: list[dict] = field(default_factory=list)  # the server's own dev documents
@@ -112,7 +113,7 @@ class _Federation:
         allowed = self.check_labels(nodes)
         strategy = make_strategy(
             job.strategy, spec_of(initial), job.min_sites, self.log.write, job.rounds,
-            job.proximal_mu,
+            job.proximal_mu, job.server_momentum,
         )  # fmt: skip
         strategy.allowed = set(allowed)
         self.strategy = strategy
@@ -301,6 +302,7 @@ class _Federation:
                 "labels": sorted(job.labels),
                 "federated": {
                     "strategy": job.strategy,
+                    "server_momentum": job.server_momentum,
                     "rounds": job.rounds,
                     "best_round": self.best_round,
                     "min_sites": job.min_sites,

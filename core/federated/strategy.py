@@ -1,4 +1,4 @@
-"""Flower's FedAvg and FedProx, with the checks a Spanlab round needs.
+"""Flower's FedAvg, FedProx and FedAvgM, with the checks a Spanlab round needs.
 
 The aggregation itself is Flower's (a weighted average of the arrays, the weight being
 the key :data:`WEIGHT_KEY`: each site's number of training sentences). Before Flower
@@ -15,15 +15,15 @@ from collections.abc import Callable, Iterable
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg, FedProx
+from flwr.serverapp.strategy import FedAvg, FedAvgM, FedProx
 
 from core.errors import FederationError
 from core.federated.arrays import Spec, shape_problem
+from core.federated.choices import DEFAULT_SERVER_MOMENTUM, STRATEGIES
 from core.federated.events import FedEvent, Rejected, RoundStarted, SiteDropped, SiteResult
 
 #: The metric each site reports with its weights: the sentences it trained on.
 WEIGHT_KEY = "train-sentences"
-STRATEGIES = ("fedavg", "fedprox")
 
 
 def reply_problem(content: object, spec: Spec) -> str | None:
@@ -135,6 +135,11 @@ class CheckedFedProx(_Checked, FedProx):
     """Flower's FedProx with Spanlab's reply checks (sites add the proximal term)."""
 
 
+class CheckedFedAvgM(_Checked, FedAvgM):
+    """Flower's FedAvgM with Spanlab's reply checks: the server keeps a momentum of the
+    averaged updates, so the rounds' progress adds up instead of being averaged down."""
+
+
 def make_strategy(
     kind: str,
     spec: Spec,
@@ -142,7 +147,9 @@ def make_strategy(
     report: Callable[[FedEvent], None],
     rounds: int,
     proximal_mu: float = 0.0,
-) -> CheckedFedAvg | CheckedFedProx:
+    server_momentum: float = DEFAULT_SERVER_MOMENTUM,
+    server_lr: float = 1.0,
+) -> CheckedFedAvg | CheckedFedProx | CheckedFedAvgM:
     """The strategy for a federation: every checked site trains each round; evaluation
     of the global model is the server's (sites report their own dev scores with their
     weights)."""
@@ -154,10 +161,14 @@ def make_strategy(
         weighted_by_key=WEIGHT_KEY,
     )
     if kind == "fedavg":
-        strategy: CheckedFedAvg | CheckedFedProx = CheckedFedAvg(**common)
+        strategy: CheckedFedAvg | CheckedFedProx | CheckedFedAvgM = CheckedFedAvg(**common)
     elif kind == "fedprox":
         strategy = CheckedFedProx(**common, proximal_mu=proximal_mu)
+    elif kind == "fedavgm":
+        strategy = CheckedFedAvgM(
+            **common, server_learning_rate=server_lr, server_momentum=server_momentum
+        )
     else:
-        raise FederationError(f"Unknown strategy {kind!r}: choose {' or '.join(STRATEGIES)}.")
+        raise FederationError(f"Unknown strategy {kind!r}: choose {', '.join(STRATEGIES)}.")
     strategy.checks(spec, min_sites, report, rounds)
     return strategy

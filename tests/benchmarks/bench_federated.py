@@ -47,6 +47,8 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--methods", default="full,lora", help="full, lora or both")
+    parser.add_argument("--strategies", default="fedavg",
+                        help="comma-separated: fedavg, fedprox, fedavgm")  # fmt: skip
     parser.add_argument("--lora-r", type=int, default=8)
     parser.add_argument("--lora-lr", type=float, default=2e-3, help="learning rate with LoRA")
     parser.add_argument("--skip-alone", action="store_true", help="no site-alone baselines")
@@ -68,12 +70,13 @@ def main() -> int:
     for kind in args.splits.split(","):
         sites = split(data["train"], kind)
         sizes = [len(s) for s in sites]
-        for method in args.methods.split(","):
-            fed = federate(args, sites, data, method)
+        for method, strategy in [(m, s) for m in args.methods.split(",")
+                                 for s in args.strategies.split(",")]:  # fmt: skip
+            fed = federate(args, sites, data, method, strategy)
             rounds = ", ".join(f"{s:.0f}" for s in fed["round_s"])
             what = "full weights" if method == "full" else f"LoRA adapters (r={args.lora_r}) + head"
             lines.append(
-                f"{kind}, {method}: sites {sizes}; federation test F1 {fed['f1']:.4f} (best "
+                f"{kind}, {method}, {strategy}: sites {sizes}; federation test F1 {fed['f1']:.4f} (best "
                 f"round {fed['best_round']}), {central['f1'] - fed['f1']:+.4f} below "
                 f"centralised; wall per round [{rounds}] s; bytes per round "
                 f"{fed['bytes_round']:,} ({what}, measured: {fed['bytes_site']:,} to each of "
@@ -143,7 +146,9 @@ def make_project(path: Path, labels: list[str], splits: dict[str, list[dict]]) -
     return path
 
 
-def federate(args: argparse.Namespace, sites: list[list[dict]], data: dict, method: str) -> dict:
+def federate(
+    args: argparse.Namespace, sites: list[list[dict]], data: dict, method: str, strategy: str
+) -> dict:
     from core.cli import main as cli
 
     labels = labels_of(data)
@@ -164,7 +169,8 @@ def federate(args: argparse.Namespace, sites: list[list[dict]], data: dict, meth
                               "--local-epochs", str(args.local_epochs), "--project", str(server),
                               "--base-model", args.base_model, "--learning-rate", str(lr),
                               "--batch-size", str(args.batch_size), "--method", method,
-                              "--lora-r", str(args.lora_r), "--json-events"])  # fmt: skip
+                              "--lora-r", str(args.lora_r), "--strategy", strategy,
+                              "--json-events"])  # fmt: skip
             finally:
                 sys.stdout = stdout
         events = [json.loads(line) for line in events_file.read_text().splitlines() if line]
