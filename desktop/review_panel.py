@@ -223,6 +223,11 @@ class ReviewPanel(QWidget):
                 ]
             )
             item.setData(0, Qt.ItemDataRole.UserRole, index)
+            item.setToolTip(
+                0,
+                f"The model's margin {suspect.margin:.2f}, weighed by how rare "
+                f'"{KIND_NAMES[suspect.kind]}" disagreements are in this review.',
+            )
             for column, label in ((2, suspect.label), (3, suspect.suggested)):
                 if label:  # the label's colour, as on its button in the annotator
                     item.setBackground(column, QBrush(QColor(self.controller.label_colour(label))))
