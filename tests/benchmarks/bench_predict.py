@@ -20,6 +20,13 @@ threads: default the cores this process may use), and the p50 / p90 latency of o
 int8 and then again in reverse, and the mean of the two passes is reported, so a change
 in the load of a shared machine weighs on every peer alike. Agreement: entity-level F1
 of each ONNX model's entities against Spanlab torch's on WNUT-17 test.
+
+Where spaCy is installed in this environment (``pip install 'spanlab[spacy]'``), a spaCy
+efficiency pipeline (``spacy init config --pipeline ner --optimize efficiency``: its CNN
+tok2vec and transition-based NER) is trained first on the same WNUT-17 train and dev
+(exported with Spanlab's own DocBin writer, ``--spacy-steps`` updates) and runs as one more
+peer, ``nlp.pipe`` from raw text to entities; its dev F1 is printed beside the others.
+``--skip-spacy`` leaves it out.
 """
 
 from __future__ import annotations
@@ -45,6 +52,24 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None, help="default: the cores available")
     p.add_argument("--latency-runs", type=int, default=200)
     p.add_argument("--skip-pipeline", action="store_true", help="leave transformers.pipeline out")
+    p.add_argument("--skip-spacy", action="store_true", help="leave the spaCy peer out")
+    p.add_argument(
+        "--passes",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="2: each corpus forward then in reverse order of peers; 1: forward",
+    )
+    p.add_argument(
+        "--pipeline-pool",
+        type=int,
+        default=0,
+        help="transformers.pipeline tags only the first N pool sentences (0: all)",
+    )
+    p.add_argument(
+        "--fp32-peer", action="store_true", help="add Spanlab torch forced to fp32 (--precision no)"
+    )
+    p.add_argument("--spacy-steps", type=int, default=3000, help="spaCy training updates")
     args = p.parse_args()
 
     import torch
@@ -79,8 +104,16 @@ def main() -> int:
                 Path(tmp) / "onnx-int8", batch_size=args.batch_size, threads=threads
             ).predict,
         }
+        if args.fp32_peer:
+            peers["Spanlab torch fp32"] = Predictor(
+                folder, device="cpu", batch_size=args.batch_size, precision="no"
+            ).predict
         if not args.skip_pipeline:
             peers = {"transformers.pipeline": pipeline_peer(folder, args.batch_size), **peers}
+        if not args.skip_spacy:
+            spacy_peer = spacy_efficiency_peer(Path(tmp) / "spacy", args.spacy_steps)
+            if spacy_peer is not None:
+                peers["spaCy efficiency"] = spacy_peer
         print(
             f"model {folder if args.model else 'all-MiniLM-L6-v2 + fresh head'}; "
             f"{threads} threads; batch {args.batch_size}; torch precision {spanlab.precision}; "
@@ -94,12 +127,16 @@ def main() -> int:
         agreement = agreements(peers, test, spanlab, agreement_f1)
         speed = {name: {} for name in peers}
         for corpus_name, corpus in (("WNUT-17 test", test), ("pool", pool)):
-            texts = [s["text"] for s in corpus]
-            n_words = sum(len(s["tokens"]) for s in corpus)
             order = list(peers)
-            for run in (order, order[::-1]):
+            for run in (order, order[::-1])[: args.passes]:
                 for name in run:
-                    print(f"  {corpus_name}: {name} ...", file=sys.stderr, flush=True)
+                    part = corpus
+                    if name == "transformers.pipeline" and corpus is pool and args.pipeline_pool:
+                        part = corpus[: args.pipeline_pool]
+                    texts = [s["text"] for s in part]
+                    n_words = sum(len(s["tokens"]) for s in part)
+                    print(f"  {corpus_name}: {name} ({len(texts)}) ...", file=sys.stderr,
+                          flush=True)  # fmt: skip
                     wall = timed(lambda n=name, t=texts: peers[n](t))
                     speed[name].setdefault(corpus_name, []).append((len(texts), n_words, wall))
         latency = {name: latencies(peers[name], args.latency_runs) for name in peers}
@@ -158,6 +195,48 @@ def pipeline_peer(folder: str, batch_size: int):
         "token-classification", model=folder, aggregation_strategy="first", device="cpu"
     )
     return lambda texts: pipe(list(texts), batch_size=batch_size)
+
+
+def spacy_efficiency_peer(folder: Path, steps: int):
+    """A spaCy efficiency NER pipeline trained on WNUT-17 train (dev for its best model),
+    or None where spaCy is not installed."""
+    try:
+        import spacy
+        from spacy.cli.init_config import init_config
+        from spacy.cli.train import train
+    except ImportError:
+        print("spaCy is not installed here: its peer is left out "
+              "(pip install 'spanlab[spacy]').", flush=True)  # fmt: skip
+        return None
+    from core.formats.spacy_docbin import write_docbin
+
+    folder.mkdir(parents=True)
+    for split in ("train", "dev"):
+        docs = sentences(DATA / f"{split}.txt")
+        items = (
+            (d, [{"start": a, "end": b, "label": label} for a, b, label in d["spans"]], [])
+            for d in docs
+        )
+        with open(folder / f"{split}.spacy", "wb") as out:
+            write_docbin(out, items)
+    config = init_config(lang="en", pipeline=["ner"], optimize="efficiency")
+    config["paths"]["train"] = str(folder / "train.spacy")
+    config["paths"]["dev"] = str(folder / "dev.spacy")
+    config["training"]["max_steps"] = steps
+    config.to_disk(folder / "config.cfg")
+    started = time.perf_counter()
+    train(folder / "config.cfg", folder / "out", use_gpu=-1)
+    nlp = spacy.load(folder / "out" / "model-best")
+    meta = nlp.meta.get("performance", {})
+    print(f"spaCy {spacy.__version__} efficiency NER: {steps} updates in "
+          f"{time.perf_counter() - started:.0f} s, dev F1 {100 * meta.get('ents_f', 0):.1f}",
+          flush=True)  # fmt: skip
+
+    def predict(texts):
+        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents]
+                for doc in nlp.pipe(texts, batch_size=256)]  # fmt: skip
+
+    return predict
 
 
 def agreements(peers: dict, test: list[dict], spanlab, agreement_f1) -> dict:
