@@ -144,8 +144,11 @@ class Search:
             space = check_space(space)
         base = replace(base or TrainConfig(), seed=self.seed)
         if stored_space is None:
-            self._study.set_user_attr(SPACE_ATTR, space_to_dict(space))
+            # The base first: another process starting now takes the space as the sign
+            # that the study is Spanlab's and complete, so it must never see the space
+            # without the base settings it is compared with.
             self._study.set_user_attr(BASE_ATTR, base.to_dict())
+            self._study.set_user_attr(SPACE_ATTR, space_to_dict(space))
             return space, base
         if stored_space != space_to_dict(space):
             raise ValidationError(
