@@ -114,6 +114,8 @@ _ABBREVIATIONS = (
     "|Ala|Ariz|Ark|Calif|Colo|Conn|Del|Fla|Ga|Ill|Ind|Kan|Ky|La|Mass|Md|Mich|Minn|Miss|Mo"
     "|Mont|Neb|Nev|Okla|Ore|Pa|Tenn|Tex|Va|Vt|Wash|Wis|Wyo"
 )
+#: A word, hyphenated or joined as above: Bre-X  1996-12-06  O'Neill  AT&T  1,000.50
+_JOINED = rf"{_WORD}(?:{_JOIN}{_WORD})*"
 _URL_END = "[^\\s<>\"'\u2019.,;:!?()\\[\\]{}]"  # a URL does not end on punctuation
 
 _CORPUS_TOKEN = re.compile(
@@ -125,15 +127,15 @@ _CORPUS_TOKEN = re.compile(
     rf"|[@#](?:[^\W{_CJK_CLASS}]|{_MARK})+"  # @handle, #hashtag (with digits and _)
     r"|(?<![^\n])\d{1,3}\.(?=[ \t])"  # a list's number at the start of a line: 1. 10.
     r"|(?<![\w.+])(?:\+(?=\d)|\.(?=\d))"  # a sign or a leading point belongs to its number:
-    rf"{_WORD}(?:{_JOIN}{_WORD})*"  # +44  +0.05  +91-22-265  .496
+    rf"{_JOINED}"  # +44  +0.05  +91-22-265  .496
     r"|(?<![\w=])\d{1,3}=(?=\s|\Z)"  # a shared place in a ranking: 1=
-    rf"|(?:{_ALPHA}\.){{2,}}(?:-{_WORD}(?:{_JOIN}{_WORD})*)?"  # U.S. e.g. a.m. U.S.-led
+    rf"|(?:{_ALPHA}\.){{2,}}(?:-{_JOINED})?"  # U.S. e.g. a.m. U.S.-led
     r"|[A-Z]{1,3}\$(?=\s*\d)"  # a currency: US$ 18, C$ 3.25
     rf"|(?:[A-Z]-)?(?:{_ABBREVIATIONS})\.(?!{_LETTER})"  # Mr. Inc. Jan. R-Kan.
     rf"|[A-Z]\.(?=\s+{_ALPHA})"  # an initial: John F. Kennedy
     rf"|{_ALPHA}+?(?={_NOT})"  # do|n't, ca|n't
     rf"|{_NOT}|{_CLITIC}"  # n't 's 're 'll 've 'm 'd
-    rf"|{_WORD}(?:{_JOIN}{_WORD})*"  # a word, hyphenated or joined as above
+    rf"|{_JOINED}"  # a word, hyphenated or joined as above
     r"|--+|\.\.+|[!?]{2,}"  # -- ... !!! ?! stay whole
     r"|&(?:amp|lt|gt|quot|apos|nbsp|#\d+);"  # an HTML entity left in web text
     r"|(?<![^\W_])[:;]-?[()\[\]DPpO/\\|*3](?![^\W_])"  # an emoticon :) ;-( :D

@@ -21,6 +21,7 @@ from core.federated.server import ServerJob
 from core.federated.site import SiteJob
 
 POLL_S = 0.2
+GRACE_S = 3.0  # after a process ends, for its last events to be read
 #: What Flower's SuperNode logs when the SuperLink's node authentication turns it away.
 _REFUSED = (
     "must be registered",
@@ -28,7 +29,6 @@ _REFUSED = (
     "Missing authentication metadata",
     "Invalid signature",
 )
-GRACE_S = 3.0  # after a process ends, for its last events to be read
 
 
 @dataclass

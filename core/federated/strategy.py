@@ -98,10 +98,10 @@ class _Checked:
             node = msg.metadata.src_node_id
             if msg.has_error():
                 node = node_of.get(msg.metadata.reply_to_message_id, node)
-            seen.add(node)
-            if msg.has_error():
+                seen.add(node)
                 self.report(SiteDropped(round=server_round, node=node, reason=msg.error.reason))
                 continue
+            seen.add(node)
             problem = reply_problem(msg.content, self.spec)
             if problem:
                 self.report(Rejected(round=server_round, node=node, reason=problem))
@@ -148,7 +148,6 @@ def make_strategy(
     rounds: int,
     proximal_mu: float = 0.0,
     server_momentum: float = DEFAULT_SERVER_MOMENTUM,
-    server_lr: float = 1.0,
 ) -> CheckedFedAvg | CheckedFedProx | CheckedFedAvgM:
     """The strategy for a federation: every checked site trains each round; evaluation
     of the global model is the server's (sites report their own dev scores with their
@@ -165,9 +164,7 @@ def make_strategy(
     elif kind == "fedprox":
         strategy = CheckedFedProx(**common, proximal_mu=proximal_mu)
     elif kind == "fedavgm":
-        strategy = CheckedFedAvgM(
-            **common, server_learning_rate=server_lr, server_momentum=server_momentum
-        )
+        strategy = CheckedFedAvgM(**common, server_momentum=server_momentum)
     else:
         raise FederationError(f"Unknown strategy {kind!r}: choose {', '.join(STRATEGIES)}.")
     strategy.checks(spec, min_sites, report, rounds)
