@@ -146,6 +146,60 @@ def test_the_superlinks_error_for_a_site_that_went_away_names_that_site():
     assert dropped == [(4, "Error: Node Unavailable")]  # once, under its own node
 
 
+def test_the_server_collects_replies_as_they_arrive_and_gives_up_at_the_timeout(monkeypatch):
+    from core.federated import server
+
+    monkeypatch.setattr(server, "REPLY_POLL_S", 0.01)
+
+    class Grid:  # Flower's grid calls, with replies that arrive over several pulls
+        def __init__(self, arrivals):
+            self.arrivals, self.pulls = arrivals, 0
+
+        def push_messages(self, messages):
+            return [f"m{i}" for i, _ in enumerate(messages)]
+
+        def pull_messages(self, ids):
+            self.pulls += 1
+            ready = self.arrivals.pop(0) if self.arrivals else []
+            replies = [_reply(1, 0.0, 1) for i in ready if i in ids]
+            for reply, i in zip(replies, ready, strict=True):
+                reply.metadata.__dict__["_reply_to_message_id"] = i
+            return replies
+
+        def get_node_ids(self):
+            return [7]
+
+    grid = server.QuickGrid(Grid([[], ["m1"], [], ["m0"]]))
+    replies = grid.send_and_receive([object(), object()], timeout=5)
+    assert [r.metadata.reply_to_message_id for r in replies] == ["m1", "m0"]
+    assert grid.grid.pulls == 4 and grid.get_node_ids() == [7]  # the rest is Flower's grid
+    start = time.monotonic()
+    late = server.QuickGrid(Grid([])).send_and_receive([object()], timeout=0.1)
+    assert late == [] and time.monotonic() - start < 2
+
+
+def test_round_1_waits_for_late_sites_unless_the_server_started_them_all(tmp_path, monkeypatch):
+    from core.federated import server
+    from core.federated.events import EventLog
+
+    monkeypatch.setattr(server, "SETTLE_S", 0.6)
+
+    class Grid:
+        def get_node_ids(self):
+            return [1, 2]
+
+    def waited(expected_sites):
+        job = replace(server_job(TrainConfig(), ["PER"], 1, 2, 1, tmp_path / "out"),
+                      events=str(tmp_path / "events.jsonl"), expected_sites=expected_sites)  # fmt: skip
+        federation = server._Federation(Grid(), job, EventLog(job.events))
+        start = time.monotonic()
+        assert federation.wait_for_sites() == [1, 2]
+        return time.monotonic() - start
+
+    assert waited(0) >= 0.6  # sites from elsewhere: one more may be on its way
+    assert waited(2) < 0.3  # simulate: both of its sites are in
+
+
 def test_what_a_site_sends_is_only_arrays_and_metrics():
     content = site_reply({"w": np.zeros(3, dtype=np.float32)}, {WEIGHT_KEY: 5, "dev-f1": 0.1})
     assert set(content) == {"arrays", "metrics"}

@@ -34,6 +34,7 @@ from core.scratch import remove_stale, scratch_path
 
 LABEL_CHECK_TIMEOUT_S = 300
 SETTLE_S = 3.0  # after min_sites are connected, how long to wait for one more
+REPLY_POLL_S = 0.25  # how often the server asks the SuperLink for the sites' replies
 
 
 @dataclass
@@ -53,6 +54,9 @@ class ServerJob:
     server_momentum: float = 0.0  # FedAvgM only
     round_timeout_s: float = 3600.0
     wait_s: float = 600.0
+    #: The sites this server started itself (``simulate``): once they are all connected
+    #: round 1 starts without waiting for more. 0: sites join from elsewhere.
+    expected_sites: int = 0
     dev: list[dict] = field(default_factory=list)  # the server's own dev documents
     test: list[dict] = field(default_factory=list)
 
@@ -72,7 +76,7 @@ def run_federation(grid: Any, job: ServerJob) -> None:
     """Run the whole federation on Flower's ``grid``; every outcome ends in an event."""
     log = EventLog(job.events)
     try:
-        _Federation(grid, job, log).run()
+        _Federation(QuickGrid(grid), job, log).run()
     except SpanlabError as exc:
         log.write(Stopped(error=str(exc)))
     except KeyboardInterrupt:
@@ -84,6 +88,34 @@ def run_federation(grid: Any, job: ServerJob) -> None:
     except Exception as exc:
         log.write(Stopped(error=f"The federation stopped on an unexpected error: {exc!r}"))
         raise
+
+
+class QuickGrid:
+    """Flower's grid, asked for the sites' replies every ``REPLY_POLL_S`` seconds.
+
+    Flower's own ``send_and_receive`` asks every 3 s, which adds 1.5 s on average to each
+    round and to each query. This one pushes and pulls through the same grid calls
+    (``push_messages``, ``pull_messages``); everything else is the grid's own.
+    """
+
+    def __init__(self, grid: Any) -> None:
+        self.grid = grid
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.grid, name)
+
+    def send_and_receive(self, messages: Any, *, timeout: float | None = None) -> list[Any]:
+        waiting = set(self.grid.push_messages(messages))
+        end = time.monotonic() + (timeout or 0.0)
+        replies: list[Any] = []
+        while timeout is None or time.monotonic() < end:
+            pulled = list(self.grid.pull_messages(waiting))
+            replies.extend(pulled)
+            waiting.difference_update(m.metadata.reply_to_message_id for m in pulled)
+            if not waiting:
+                break
+            time.sleep(REPLY_POLL_S)
+        return replies
 
 
 class _Federation:
@@ -143,7 +175,7 @@ class _Federation:
     def wait_for_sites(self) -> list[int]:
         """The sites of round 1: once ``min_sites`` are connected, those that keep
         arriving within ``SETTLE_S`` of the last one join too (sites started together
-        connect a few seconds apart)."""
+        connect a few seconds apart) — unless the sites this server started are all in."""
         job, seen = self.job, -1
         deadline = time.monotonic() + job.wait_s
         last_arrival = time.monotonic()
@@ -152,8 +184,9 @@ class _Federation:
             if len(nodes) != seen:
                 seen, last_arrival = len(nodes), time.monotonic()
                 self.log.write(Waiting(connected=seen, needed=job.min_sites))
+            all_in = job.expected_sites and seen >= job.expected_sites
             if seen >= job.min_sites and (
-                time.monotonic() - last_arrival >= SETTLE_S or time.monotonic() > deadline
+                all_in or time.monotonic() - last_arrival >= SETTLE_S or time.monotonic() > deadline
             ):
                 return nodes
             if time.monotonic() > deadline:
