@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -40,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import FederationError, SpanlabError
-from core.federated.choices import STRATEGIES
+from core.federated.choices import DEFAULT_MU, DEFAULT_SERVER_MOMENTUM, STRATEGIES
 from core.federated.events import FINAL, FedEvent, RoundDone, SiteJoined, Stopped
 from core.federated.host import Site, host, join
 from core.federated.labels import compare_labels
@@ -215,6 +217,19 @@ class FederatedDialog(QDialog):
         self.local_epochs = _spin(1, 1000, 1)
         self.strategy = QComboBox()
         self.strategy.addItems(STRATEGIES)
+        self.strategy.setToolTip(
+            "fedavg: the sites' weights averaged by their training sentences; fedprox: "
+            "each site is also pulled toward the global model (mu); fedavgm: the server "
+            "keeps a momentum of the averaged updates"
+        )
+        self.mu = _fraction(DEFAULT_MU, 0.001, 10.0, 0.01, 3)
+        self.mu.setToolTip(
+            "FedProx's proximal term: how strongly a site stays near the global model"
+        )
+        self.momentum = _fraction(DEFAULT_SERVER_MOMENTUM, 0.0, 0.99, 0.05, 2)
+        self.momentum.setToolTip("FedAvgM's server momentum: 0 is plain FedAvg")
+        self.strategy.currentTextChanged.connect(self._strategy_changed)
+        self._strategy_changed(self.strategy.currentText())
         self.address = QLineEdit(DEFAULT_ADDRESS)
         self.certificates = FileField("folder holding ca.crt, server.pem, server.key", folder=True)
         self.host_insecure, self.host_warning = insecure_box("Insecure: no TLS (trusted network)")
@@ -226,12 +241,18 @@ class FederatedDialog(QDialog):
         form.addRow("Minimum sites:", self.min_sites)
         form.addRow("Local epochs:", self.local_epochs)
         form.addRow("Strategy:", self.strategy)
+        form.addRow("FedProx mu:", self.mu)
+        form.addRow("Server momentum:", self.momentum)
         form.addRow("Address:", self.address)
         form.addRow("Certificates:", self.certificates)
         form.addRow("", self.host_insecure)
         form.addRow("", self.host_warning)
         form.addRow("Model:", self.model_note)
         return page
+
+    def _strategy_changed(self, strategy: str) -> None:
+        self.mu.setEnabled(strategy == "fedprox")
+        self.momentum.setEnabled(strategy == "fedavgm")
 
     def refresh(self) -> None:
         """Show the open project and its labels."""
@@ -355,9 +376,14 @@ class FederatedDialog(QDialog):
             raise FederationError(blocked_message(reason, "the federation was not started"))
         project = self.controller.project
         assert project is not None
+        strategy = self.strategy.currentText()
+        config = self.config()
+        if strategy == "fedprox":
+            config = replace(config, proximal_mu=self.mu.value())
         job, recorder = project_server_job(
-            project, self.config(), self.rounds.value(), self.min_sites.value(),
-            self.local_epochs.value(), strategy=self.strategy.currentText(),
+            project, config, self.rounds.value(), self.min_sites.value(),
+            self.local_epochs.value(), strategy=strategy,
+            server_momentum=self.momentum.value() if strategy == "fedavgm" else None,
         )  # fmt: skip
         recorder.recorder.may_write = lambda: self.controller.write_block_reason() is None
         self.recorder = recorder
@@ -433,6 +459,16 @@ class FederatedDialog(QDialog):
 def _spin(low: int, high: int, value: int) -> QSpinBox:
     box = QSpinBox()
     box.setRange(low, high)
+    box.setValue(value)
+    box.setAlignment(Qt.AlignmentFlag.AlignRight)
+    return box
+
+
+def _fraction(value: float, low: float, high: float, step: float, decimals: int) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setDecimals(decimals)
+    box.setSingleStep(step)
     box.setValue(value)
     box.setAlignment(Qt.AlignmentFlag.AlignRight)
     return box

@@ -134,6 +134,35 @@ def test_hosting_shows_each_round_and_the_global_model_becomes_a_run_in_results(
     assert results.selected_run_id() == run["id"]  # Results follows the newest finished run
 
 
+@pytest.mark.parametrize(
+    ("strategy", "field", "value", "expected"),
+    [("fedavgm", "momentum", 0.8, {"server_momentum": 0.8, "proximal_mu": 0.0}),
+     ("fedprox", "mu", 0.05, {"server_momentum": 0.0, "proximal_mu": 0.05})],
+)  # fmt: skip
+def test_hosting_with_fedavgm_or_fedprox_sends_the_strategys_own_setting(
+    window, qtbot, strategy, field, value, expected
+):
+    dialog = open_federated(window)
+    stand_in = StandInHost()
+    dialog.host_events = stand_in
+    dialog.tabs.setCurrentIndex(1)
+    assert not dialog.mu.isEnabled() and not dialog.momentum.isEnabled()  # fedavg has neither
+    dialog.strategy.setCurrentIndex(dialog.strategy.findText(strategy))
+    box, other = (
+        (dialog.momentum, dialog.mu) if field == "momentum" else (dialog.mu, dialog.momentum)
+    )
+    assert box.isEnabled() and not other.isEnabled()
+    box.clear()
+    qtbot.keyClicks(box, str(value))
+    dialog.address.setText(f"127.0.0.1:{free_port()}")
+    dialog.host_insecure.setChecked(True)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=TIMEOUT)
+    job = stand_in.calls[0][0]
+    assert job.strategy == strategy
+    assert {k: getattr(job, k) for k in expected} == pytest.approx(expected)
+
+
 def test_hosting_needs_tls_certificates_or_the_explicit_insecure_box(window, qtbot, tmp_path):
     dialog = open_federated(window)
     dialog.host_events = StandInHost()
