@@ -47,8 +47,9 @@ def model_name(base_model: str) -> str:
 # Shown up front; every other field goes under "Advanced".
 BASIC_FIELDS = ("base_model", "epochs", "batch_size", "learning_rate")
 
-# Set by the project, not per run: no editor (the form gives their defaults).
-HIDDEN_FIELDS = ("word_tokenizer",)
+# Set by the project (the word tokenizer) or by a federation's rounds (the part of the
+# schedule), not per run: no editor (the form gives their defaults).
+HIDDEN_FIELDS = ("word_tokenizer", "schedule_from", "schedule_to")
 
 # Friendlier names than the field names; the other fields get a capitalised name.
 FIELD_LABELS = {

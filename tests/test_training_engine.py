@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import core.training.trainer as trainer_module
+from core.errors import TrainingError
 from core.training.config import TrainConfig
 from core.training.evaluation import evaluate
 from core.training.events import (
@@ -248,6 +249,31 @@ def test_schedule_and_auto_epochs():
     assert lr_at(100, 100, 10, 1.0) == 0.0
     assert lr_at(0, 10, 0, 2.0) == 2.0
     assert auto_epochs(10) == 20 and auto_epochs(200) == 5 and auto_epochs(5000) == 3
+
+
+def test_rounds_that_each_take_their_part_of_the_schedule_make_the_whole_schedule():
+    from core.training.schedule import schedule_span
+
+    assert schedule_span(100, 0.1) == (0, 100, 10)  # a run's own schedule
+    whole = [lr_at(s, 500, 50, 1.0) for s in range(500)]
+    rounds = []
+    for r in range(1, 6):  # five rounds of 100 steps: the warmup once, one decay
+        first, total, warmup = schedule_span(100, 0.1, (r - 1) / 5, r / 5)
+        assert (first, total, warmup) == (100 * (r - 1), 500, 50)
+        rounds += [lr_at(first + s, total, warmup, 1.0) for s in range(100)]
+    assert rounds == pytest.approx(whole)
+    with pytest.raises(TrainingError, match="schedule's part"):
+        TrainConfig(schedule_from=0.5, schedule_to=0.5).validate()
+
+
+def test_a_round_of_a_federation_trains_on_its_part_of_the_schedule(tmp_path, tiny_model_dir):
+    data = {"train": sentence_corpus(32), "dev": sentence_corpus(8, seed=1, start_id=500)}
+    config = TrainConfig(base_model=str(tiny_model_dir), epochs=1, batch_size=8,
+                         learning_rate=1e-3, warmup=0.1, schedule_from=0.75, schedule_to=1.0)  # fmt: skip
+    steps = [e for e in train(config, data, tmp_path / "r") if e.kind == "step"]
+    # The last quarter of a 16-step schedule: no warmup, the rate falls toward 0.
+    assert steps[-1].total_steps == 4
+    assert steps[-1].lr == pytest.approx(1e-3 / 15)  # step 15 of 16, warmup 1
 
 
 def test_a_time_budget_ends_the_run_with_its_best_epoch(tmp_path, tiny_model_dir):

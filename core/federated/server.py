@@ -154,6 +154,7 @@ class _Federation:
                 "labels": sorted(job.labels),
                 "base-model": job.base_model,
                 "local-epochs": job.local_epochs,
+                "rounds": job.rounds,
                 "train-config": json.dumps(job.train_config),
             }
         )

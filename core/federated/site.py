@@ -124,8 +124,14 @@ def train_round(
             load_arrays(model, arrays)
             save_folder(model, tokenizer, start)
             del model
+        # Round r of R takes its part of one schedule over all the rounds: the warmup in
+        # round 1, then a rate that decays from round to round (not a restart each round).
+        r, rounds = int(settings["server-round"]), int(settings.get("rounds", 0))
+        part = ((r - 1) / rounds, r / rounds) if 1 <= r <= rounds else (0.0, 1.0)
         config = replace(
             config,
+            schedule_from=part[0],
+            schedule_to=part[1],
             warm_start=str(start),
             epochs=int(settings["local-epochs"]),
             patience=0,

@@ -54,6 +54,11 @@ class TrainConfig:
     # > 0: a proximal term (mu / 2) * ||w - w_start||^2 keeps the weights near the ones
     # the run started from (FedProx, for a federated round; see core.federated). 0 = off.
     proximal_mu: float = 0.0
+    # The part of a longer run's learning-rate schedule this run takes (fractions): a
+    # federation's round r of R takes (r-1)/R..r/R, so warmup happens once and the rate
+    # decays over the rounds. 0..1 = the run's own schedule.
+    schedule_from: float = 0.0
+    schedule_to: float = 1.0
     patience: int = 3  # epochs without a better dev F1 (counted in the second half of the plan) before stopping; 0 = never
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = (
@@ -106,6 +111,10 @@ class TrainConfig:
             (self.lora_alpha > 0, "LoRA alpha must be above 0"),
             (0 <= self.lora_dropout < 1, "LoRA dropout must be between 0 and 1"),
             (self.proximal_mu >= 0, "proximal mu must be 0 (off) or more"),
+            (
+                0 <= self.schedule_from < self.schedule_to <= 1,
+                "the schedule's part must run from 0 <= start < end <= 1",
+            ),
             (
                 self.method != "lora" or self.freeze != "head",
                 "freeze 'head' trains the classification head alone, which leaves nothing "

@@ -13,6 +13,18 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
     return peak * max(0.0, remaining / max(1, total_steps - warmup_steps))
 
 
+def schedule_span(
+    total_steps: int, warmup: float, start: float = 0.0, end: float = 1.0
+) -> tuple[int, int, int]:
+    """(first step, steps of the whole schedule, warmup steps) for a run that takes the
+    part ``start``..``end`` (fractions) of a longer run's schedule, as each round of a
+    federation does; ``warmup`` (< 1: a fraction, else steps) is the whole schedule's.
+    0..1 is the run's own schedule: (0, total_steps, its warmup)."""
+    whole = max(total_steps, round(total_steps / (end - start)))
+    warmup_steps = int(warmup * whole) if warmup < 1 else int(warmup)
+    return round(start * whole), whole, warmup_steps
+
+
 def auto_epochs(steps_per_epoch: int, target_steps: int = 1000) -> int:
     """Enough passes for ~``target_steps`` updates: 20 over a few hundred sentences, 3
     over tens of thousands (early stopping ends a run sooner when dev F1 stalls)."""

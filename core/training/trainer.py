@@ -48,12 +48,7 @@ from core.training.data import (
     word_tags,
     words_of,
 )
-from core.training.distributed import (
-    load_weights,
-    make_accelerator,
-    save_model,
-    stop_requested,
-)
+from core.training.distributed import load_weights, make_accelerator, save_model, stop_requested
 from core.training.evaluation import evaluate, score, summary
 from core.training.events import (
     Cancelled,
@@ -71,7 +66,7 @@ from core.training.model_files import write_model_folder
 from core.training.modeling import adapt, build_model, make_optimizer
 from core.training.precision import choose_precision, detect_capabilities, set_attention
 from core.training.predict import Predictor
-from core.training.schedule import auto_epochs, auto_epochs_reason, lr_at
+from core.training.schedule import auto_epochs, auto_epochs_reason, lr_at, schedule_span
 
 EVENT_INTERVAL_S = 0.2  # step events at most 5 a second; eval/log/final events always go out
 
@@ -317,8 +312,9 @@ class _Run:
                 f"{self.n_windows / max(1, sampler.count(1)):.1f} windows a step, "
                 f"{self.total_steps} steps in all); the batch size is not used."
             )
-        warmup = config.warmup
-        self.warmup_steps = int(warmup * self.total_steps) if warmup < 1 else int(warmup)
+        self.first_step, self.whole_steps, self.warmup_steps = schedule_span(
+            self.total_steps, config.warmup, config.schedule_from, config.schedule_to
+        )
 
     def start_event(self) -> Start:
         accelerator = self.accelerator
@@ -374,7 +370,8 @@ class _Run:
         for batch in self.loader:
             self.stop_if_asked()
             n_tokens = batch.pop("n_tokens")
-            lr = lr_at(clock.step, self.total_steps, self.warmup_steps, config.learning_rate)
+            step = self.first_step + clock.step  # of the whole schedule (a federation's)
+            lr = lr_at(step, self.whole_steps, self.warmup_steps, config.learning_rate)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = model(**batch).loss
