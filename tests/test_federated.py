@@ -188,9 +188,9 @@ def test_round_1_waits_for_late_sites_unless_the_server_started_them_all(tmp_pat
         def get_node_ids(self):
             return [1, 2]
 
-    def waited(expected_sites):
+    def waited(own_sites):
         job = replace(server_job(TrainConfig(), ["PER"], 1, 2, 1, tmp_path / "out"),
-                      events=str(tmp_path / "events.jsonl"), expected_sites=expected_sites)  # fmt: skip
+                      events=str(tmp_path / "events.jsonl"), own_sites=own_sites)  # fmt: skip
         federation = server._Federation(Grid(), job, EventLog(job.events))
         start = time.monotonic()
         assert federation.wait_for_sites() == [1, 2]

@@ -117,7 +117,7 @@ def host(
     workdir.mkdir(parents=True, exist_ok=True)
     home = workdir / "flower"
     env = runtime.flower_env(home)
-    job = replace(job, events=str(workdir / "server-events.jsonl"), expected_sites=len(sites))
+    job = replace(job, events=str(workdir / "server-events.jsonl"), own_sites=len(sites))
     job_file = workdir / "job.json"
     job.save(job_file)
     host_name, port = runtime.split_address(address)

@@ -55,8 +55,9 @@ class ServerJob:
     round_timeout_s: float = 3600.0
     wait_s: float = 600.0
     #: The sites this server started itself (``simulate``): once they are all connected
-    #: round 1 starts without waiting for more. 0: sites join from elsewhere.
-    expected_sites: int = 0
+    #: round 1 starts without waiting for more, and at the end they need no word (the
+    #: process that started them stops them). 0: sites join from elsewhere.
+    own_sites: int = 0
     dev: list[dict] = field(default_factory=list)  # the server's own dev documents
     test: list[dict] = field(default_factory=list)
 
@@ -169,7 +170,8 @@ class _Federation:
         finished = self.write_model()
         # The sites first: whoever started this server stops Flower's processes as soon
         # as it reads Finished, and a site never told would wait for a server that is gone.
-        self.tell_sites(allowed, "finished")
+        if not job.own_sites:
+            self.tell_sites(allowed, "finished")
         self.log.write(finished)
 
     # -- before round 1 -----------------------------------------------------------------
@@ -185,7 +187,7 @@ class _Federation:
             if len(nodes) != seen:
                 seen, last_arrival = len(nodes), time.monotonic()
                 self.log.write(Waiting(connected=seen, needed=job.min_sites))
-            all_in = job.expected_sites and seen >= job.expected_sites
+            all_in = job.own_sites and seen >= job.own_sites
             if seen >= job.min_sites and (
                 all_in or time.monotonic() - last_arrival >= SETTLE_S or time.monotonic() > deadline
             ):
