@@ -60,6 +60,28 @@ def test_int8_export_holds_int8_weights_and_fp32_does_not(exports):
     assert int8_weights(exports["onnx-int8"][0]) >= 8  # 2 layers x (q, k, v, out, up, down)
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "onnx-int8"])
+def test_the_exported_graph_fuses_gelu_and_a_session_keeps_skip_and_layer_norm_apart(
+    exports, fmt, tmp_path
+):
+    import onnx
+    import onnxruntime as ort
+
+    from core.training.onnx_backend import DISABLED_OPTIMIZERS
+
+    folder = exports[fmt][0]
+    saved = {n.op_type for n in onnx.load(folder / "model.onnx").graph.node}
+    assert "BiasGelu" in saved and "Erf" not in saved  # one node per GELU, not five
+    assert "SkipLayerNormalization" not in saved
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "as-run.onnx")
+    ort.InferenceSession(str(folder / "model.onnx"), options, ["CPUExecutionProvider"],
+                         disabled_optimizers=DISABLED_OPTIMIZERS)  # fmt: skip
+    run = {n.op_type for n in onnx.load(tmp_path / "as-run.onnx").graph.node}
+    assert "SkipLayerNormalization" not in run and "LayerNormalization" in run
+
+
 def test_hf_export_copies_the_folder(tiny_trained_model, tmp_path):
     out = tmp_path / "hf"
     check = export_model(tiny_trained_model, out, "hf")

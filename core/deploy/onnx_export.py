@@ -72,11 +72,36 @@ def write_onnx(model_dir: str | Path, folder: str | Path, int8: bool = False) ->
             f"The model of {model_dir} could not be exported to ONNX: {exc}. Export it as "
             "'hf' instead, or report the model type."
         ) from exc
+    _fuse(fp32, external=size > SINGLE_FILE_LIMIT)
     if int8:
         _quantize(fp32, target, external=size / 4 > SINGLE_FILE_LIMIT)
         for leftover in folder.glob("model.fp32.onnx*"):
             leftover.unlink()
     return target
+
+
+def _fuse(path: Path, external: bool) -> None:
+    """Fuse each bias + GELU and each layer norm with ONNX Runtime's transformer optimizer
+    (in place). Skip + layer norm stays two nodes: ONNX Runtime's fused CPU kernel for it
+    is slower than its LayerNormalization after an Add (measured on MiniLM, 32 x 40
+    sub-tokens, 1 thread: int8 graph 112 -> 84 ms with the two together, fp32 201 -> 176).
+    Attention is left unfused so that its q, k, v products stay matrix products to
+    quantize. A graph whose patterns the optimizer does not know is kept as exported."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions("bert")
+    options.enable_attention = False
+    options.enable_skip_layer_norm = False
+    options.enable_bias_skip_layer_norm = False
+    options.enable_embed_layer_norm = False
+    try:
+        with _quiet():
+            model = optimize_model(str(path), model_type="bert", num_heads=0, hidden_size=0,
+                                   optimization_options=options, opt_level=0, use_gpu=False)  # fmt: skip
+            model.save_model_to_file(str(path), use_external_data_format=external)
+    except Exception:  # an optimizer pattern failing is not a reason to refuse the export
+        logging.getLogger(__name__).warning("ONNX fusions skipped for %s", path, exc_info=True)
 
 
 def _quantize(source: Path, target: Path, external: bool) -> None:

@@ -24,6 +24,9 @@ ONNX_FILE = "model.onnx"
 #: Where a folder with both weights and ONNX says which one it is.
 EXPORT_FILE = "export.json"
 BACKENDS = ("auto", "torch", "onnx")
+#: ONNX Runtime's fused skip + layer norm CPU kernel is slower than the LayerNormalization
+#: it replaces (see core.deploy.onnx_export): a session keeps the two apart.
+DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
 def default_threads() -> int:
@@ -96,8 +99,9 @@ class OnnxTokenClassifier:
             providers.insert(0, "CUDAExecutionProvider")
         try:
             self.session = ort.InferenceSession(
-                str(folder / ONNX_FILE), options, providers=providers
-            )
+                str(folder / ONNX_FILE), options, providers=providers,
+                disabled_optimizers=DISABLED_OPTIMIZERS,
+            )  # fmt: skip
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(
                 f"Cannot load {folder / ONNX_FILE} with ONNX Runtime: {exc}. Export the "
