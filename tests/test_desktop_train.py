@@ -67,6 +67,9 @@ def test_form_shows_the_defaults_with_advanced_folded(panel) -> None:
     assert panel.form.config() == TrainConfig()
     panel.form.advanced.toggle.click()
     assert panel.form.editor("weight_decay").isVisible()
+    # Set by the project (word tokenizer) or a federation's rounds (schedule), not by hand.
+    hidden = {"word_tokenizer", "schedule_from", "schedule_to"}
+    assert not hidden & set(panel.form.editors) and "proximal_mu" in panel.form.editors
 
 
 def test_a_bad_setting_is_reported_not_raised(panel, controller, qtbot) -> None:
