@@ -131,11 +131,12 @@ def recover_runs(project: Any) -> list[int]:
 
 
 def remove_dead_scratch(models_dir: Path) -> list[Path]:
-    """Delete ``.run-N.partial-PID`` folders whose training process has ended."""
+    """Delete ``.run-N.partial-PID`` folders (and a refit's ``.run-N.first.partial-PID``
+    and the trainer's scratch inside its name) whose training process has ended."""
     removed = []
     if not Path(models_dir).is_dir():
         return removed
-    for folder in Path(models_dir).glob(".run-*.partial-*"):
+    for folder in Path(models_dir).glob(".*run-*.partial-*"):
         pid = folder.name.rpartition("-")[2]
         if pid.isdigit() and not pid_alive(int(pid)) and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.insight.compare import compare_models, significance_line
+from core.insight.compare import compare_models, seen_split_note, significance_line
 from desktop.controller import ProjectController
 from desktop.metrics_table import PINNED, Column, RowsTable, fmt_ratio
 from desktop.run_rows import micro_f1, split_report
@@ -85,6 +85,7 @@ class CompareView(QWidget):
         super().__init__(parent, Qt.WindowType.Window)
         self.controller = controller
         self._results: dict[Key, dict] = {}
+        self._notes: dict[Key, str | None] = {}
         self._pending: set[Key] = set()
         self.setWindowTitle("Compare runs")
         self._build()
@@ -203,7 +204,9 @@ class CompareView(QWidget):
         if not examples:
             self._clear(f"No annotated {key[2]} documents to compare the runs on.")
             return
-        models = [project.get_run(run)["output_dir"] for run in key[:2]]
+        runs = [project.get_run(run) for run in key[:2]]
+        models = [run["output_dir"] for run in runs]
+        self._notes[key] = seen_split_note(runs, key[2])
         self._pending.add(key)
         worker = start_worker(compare_models, models[0], models[1], examples)
         worker.returned.connect(lambda result, k=key: self._on_compared(k, result))
@@ -230,9 +233,11 @@ class CompareView(QWidget):
         a, b, split = key
         counts = result["counts"]
         line = significance_line(result, f"run {a} (A)", f"Run {b} (B)")
+        note = self._notes.get(key)  # a refit run has seen dev (found when compared)
         self.summary.setText(
             f"{line}\nFixed {counts['fixed']}, broken {counts['broken']}, wrong in both "
             f"{counts['both_wrong']}, right in both {counts['both_right']} on {split}."
+            + (f"\n{note}" if note else "")
         )
         self.type_table.set_rows(type_rows(result))
         self.fixed_table.set_rows(place_rows(result["fixed"]))
@@ -250,5 +255,6 @@ class CompareView(QWidget):
     def _on_project_changed(self) -> None:
         # Run ids start again at 1 in another project: forget what was compared.
         self._results.clear()
+        self._notes.clear()
         self.refresh_runs()
         self._clear("Choose two runs.")

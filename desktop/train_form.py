@@ -63,6 +63,7 @@ FIELD_LABELS = {
     "max_length": "Max length (sub-words)",
     "max_grad_norm": "Gradient clipping",
     "patience": "Early stopping patience",
+    "refit": "Refit on train + dev",
     "context_tokens": "Document context (sub-words)",
     "warm_start": "Warm start from",
     "time_budget_s": "Time budget (seconds)",
@@ -101,6 +102,9 @@ HELP = {
     "warmup": "Below 1: fraction of all steps; 1 or more: number of steps",
     "freeze": "none, embeddings, head (classifier only) or top-N (train only the top N layers)",
     "patience": "Epochs without a better dev F1 before the run stops",
+    "refit": "Once dev has chosen the best epoch, train once more on train + dev for that "
+    "many epochs and keep that model (dev scores stay the first pass's; about 1.6x the "
+    "time)",
     "context_tokens": "Sub-words of the neighbouring sentences of the same document read on "
     "each side of a sentence (CoNLL -DOCSTART- sections, JSONL meta.doc); labels stay on "
     "the sentence",

@@ -164,3 +164,22 @@ def test_try_it_shows_the_compared_runs_entities_under_the_same_text(
 
     qtbot.keyClick(panel.compare_combo, Qt.Key.Key_Home)  # no other run
     assert not pane.isVisible() and pane.model_dir() is None
+
+
+def test_comparing_on_dev_warns_when_a_run_was_refit_on_dev(results, controller, qtbot) -> None:
+    from core.training.session import run_training
+
+    base = controller.project.latest_run()["base_model"]
+    session = run_training(controller.project, tiny_config(base, refit=True))
+    assert "refit" in session.final.metrics
+    click_row(qtbot, results.runs_table, 0)
+    qtbot.mouseClick(results.compare_button, Qt.MouseButton.LeftButton)
+    view = results.compare_view
+    with qtbot.waitSignal(view.compared, timeout=TIMEOUT):
+        view.show_runs(1, session.run_id, "dev")
+    assert f"Careful: run {session.run_id} trained on train + dev (refit)" in view.summary.text()
+    with qtbot.waitSignal(view.compared, timeout=TIMEOUT):
+        index = view.split_combo.findData("test")
+        view.split_combo.setCurrentIndex(index)
+        view.split_combo.activated.emit(index)  # as a pick from the list does
+    assert "Careful" not in view.summary.text()

@@ -293,3 +293,28 @@ def test_the_form_shows_the_settings_of_the_projects_last_run(panel, controller)
     shown = panel.form.config()
     assert (shown.epochs, shown.learning_rate, shown.batch_size) == (7, 3e-5, 8)
     assert shown.warm_start is None  # a warm start belongs to one run, not carried on
+
+
+def test_the_train_button_refits_on_train_and_dev_unless_the_box_is_unticked(
+    panel, controller, tiny_model, qtbot, monkeypatch
+) -> None:
+    fill_form(panel, tiny_model, monkeypatch)
+    if not panel.form.advanced.is_open():
+        panel.form.advanced.toggle.click()
+    box = panel.form.editor("refit")
+    assert box.isVisible() and box.isChecked()  # on by default
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    run_id, status = finished.args
+    assert status == "done"
+    run = controller.project.get_run(run_id)
+    assert run["metrics"]["refit"]["epochs"] == run["metrics"]["best_epoch"]
+    assert "Refit: dev F1 was best at epoch" in panel.log.toPlainText()
+    assert panel.progress.value() == panel.progress.maximum() > 0
+
+    box.click()  # a person unticks it
+    assert not box.isChecked()
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    second = controller.project.get_run(finished.args[0])
+    assert second["config"]["refit"] is False and "refit" not in second["metrics"]

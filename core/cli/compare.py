@@ -39,13 +39,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     # Loaded here, not at start-up: numpy and torch would slow every `spanlab --help`.
-    from core.insight.compare import RESAMPLES, compare_models, run_model_dir, significance_line
+    from core.insight.compare import (
+        RESAMPLES,
+        compare_models,
+        run_model_dir,
+        seen_split_note,
+        significance_line,
+    )
 
     quiet_transformers()
     with open_project(args.project, readonly=True) as project:
-        model_a = run_model_dir(project.get_run(args.run_a))
-        model_b = run_model_dir(project.get_run(args.run_b))
+        run_a, run_b = project.get_run(args.run_a), project.get_run(args.run_b)
+        model_a, model_b = run_model_dir(run_a), run_model_dir(run_b)
         examples = project.examples(args.split)
+    note = seen_split_note([run_a, run_b], args.split)
     result = compare_models(
         model_a,
         model_b,
@@ -60,13 +67,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         runs = {"a": {"run": args.run_a, "model_dir": model_a}}
         runs["b"] = {"run": args.run_b, "model_dir": model_b}
         line = significance_line(result, name_a, name_b)
-        print(json.dumps({"split": args.split, "runs": runs, **result, "summary": line}, indent=2))
+        report = {"split": args.split, "runs": runs, **result, "summary": line, "note": note}
+        print(json.dumps(report, indent=2))
         return 0
     print(f"Run {args.run_a} (A) against run {args.run_b} (B) on {args.split}:")
     print()
     print(format_types(result["per_type"]))
     print()
     print(significance_line(result, name_a, name_b))
+    if note:
+        print(note)
     counts = result["counts"]
     print(
         f"\nFixed {counts['fixed']}, broken {counts['broken']}, wrong in both "

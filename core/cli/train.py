@@ -71,11 +71,25 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def _converter(kind: Any) -> Any:
     args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
     base = args[0]
+    if base is bool:
+        return _yes_no
     if base is float:
         return _optional(float)
     if base is int:
         return _optional(int)
     return str
+
+
+def _yes_no(text: str) -> bool:
+    word = text.lower()
+    if word in ("yes", "true", "on", "1"):
+        return True
+    if word in ("no", "false", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not yes or no (also true/false, on/off)")
+
+
+_yes_no.__name__ = "yes-or-no"
 
 
 def _optional(kind: type) -> Any:

@@ -230,6 +230,23 @@ def significance_line(result: dict, name_a: str = "A", name_b: str = "B") -> str
     return f"{name_b} against {name_a}: {delta:+.1f} F1 points, within noise ({detail})."
 
 
+def seen_split_note(runs: list[dict], split: str) -> str | None:
+    """A warning where a compared run's model trained on ``split``: a refit run (see
+    ``core.training.refit``) learned from dev, so its dev scores flatter it."""
+    seen = [
+        r["id"]
+        for r in runs
+        if split == "dev" and isinstance((r.get("metrics") or {}).get("refit"), dict)
+    ]
+    if not seen:
+        return None
+    names = " and ".join(f"run {n}" for n in seen)
+    return (
+        f"Careful: {names} trained on train + dev (refit), so {'their' if len(seen) > 1 else 'its'} "
+        "model has seen these dev documents and its scores here flatter it; compare on test."
+    )
+
+
 def run_model_dir(run: dict) -> str:
     """A finished run's model folder; TrainingError for a run that has none."""
     if run["status"] != "done" or not run["output_dir"]:

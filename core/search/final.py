@@ -29,7 +29,8 @@ def best_config(search: Search, with_dev: bool = False, **changes: Any) -> Train
             f"No trial of the study {search.name!r} has completed yet: run "
             f"`spanlab tune PROJECT --study {search.name} --trials N` first."
         )
-    config = replace(best["config"], **changes)
+    # One pass, as the trials were: --with-dev is the search's own way to train on dev.
+    config = replace(best["config"], **{"refit": False, **changes})
     if with_dev:
         if not best["best_epoch"]:
             raise SpanlabError(

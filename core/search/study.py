@@ -426,7 +426,10 @@ def run_trial(
     started = time.monotonic()
     session = None
     try:
-        session = RunSession.prepare(project, trial.config, study=search.name, trial=trial.number)
+        # A trial is one pass: its dev F1 is the study's objective, and a refit on train +
+        # dev would double its cost without changing that (see core.training.refit).
+        config = replace(trial.config, refit=False)
+        session = RunSession.prepare(project, config, study=search.name, trial=trial.number)
     except SpanlabError as exc:
         return _ended(search, trial, None, None, str(exc), started, emit)
     except BaseException as exc:

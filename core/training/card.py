@@ -279,6 +279,16 @@ def _scores(metrics: dict) -> str:
             "",
             "The project had no dev split: dev is a share of the training documents held out.",
         ]
+    refit = metrics.get("refit")
+    if isinstance(refit, dict):
+        parts += [
+            "",
+            f"This model was trained on train + dev ({refit.get('train_documents')} "
+            f"documents) for {refit.get('epochs')} epochs, the best epoch of a first pass "
+            "that held dev out. The dev scores above are that first pass's; the test "
+            f"scores are this model's (the first pass's test F1: "
+            f"{_ratio(refit.get('first_pass_test_f1'))}).",
+        ]
     return "\n".join(parts) + "\n"
 
 

@@ -59,6 +59,10 @@ class TrainConfig:
     # decays over the rounds. 0..1 = the run's own schedule.
     schedule_from: float = 0.0
     schedule_to: float = 1.0
+    # With a dev split of the project's own: once dev has chosen the best epoch, train
+    # once more from the start on train + dev for that many epochs and save that model
+    # (its dev scores stay the first pass's; see core.training.refit). False = one pass.
+    refit: bool = True
     patience: int = 3  # epochs without a better dev F1 (counted in the second half of the plan) before stopping; 0 = never
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = (

@@ -49,10 +49,11 @@ class RunPlan:
 
 
 def train_events(plan: RunPlan, should_stop: Callable[[], bool]) -> Iterator[Event]:
-    """The trainer's events for a plan (torch is imported here, where it trains)."""
-    from core.training.trainer import train
+    """The trainer's events for a plan (torch is imported here, where it trains), with the
+    refit pass on train + dev where it applies (``core.training.refit``)."""
+    from core.training.refit import train_with_refit
 
-    yield from train(plan.config, plan.data, plan.output_dir, should_stop)
+    yield from train_with_refit(plan.config, plan.data, plan.output_dir, should_stop)
 
 
 class RunSession:

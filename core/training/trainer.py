@@ -216,7 +216,7 @@ class _Run:
                 "The training documents have no entity spans, so there is only one class (O) "
                 "to learn. Annotate entities with at least one label first."
             )
-        if not dev_ex:
+        if not dev_ex and self.data.get("hold_out", True):  # a refit holds none out
             train_ex, dev_ex = hold_out(train_ex, config.dev_fraction, config.seed)
             if dev_ex:
                 self.notes.append(
