@@ -266,6 +266,13 @@ class ResultsPanel(QWidget):
             text = f"Run {run['id']} is {run['status']}: no {split} scores."
         else:
             text = f"Run {run['id']}: {split} micro F1 {f1:.3f}" if f1 is not None else ""
+        refit = (run["metrics"] or {}).get("refit")
+        if split == "dev" and isinstance(refit, dict) and report:
+            text += (
+                f" — before the refit: the saved model then trained on train + dev for "
+                f"{refit.get('epochs')} epochs, so its errors below are on documents it "
+                "has seen (test shows errors it has not)"
+            )
         self.summary.setText(text)
         self._show_errors(run, split)
 

@@ -298,6 +298,8 @@ def test_the_form_shows_the_settings_of_the_projects_last_run(panel, controller)
 def test_the_train_button_refits_on_train_and_dev_unless_the_box_is_unticked(
     panel, controller, tiny_model, qtbot, monkeypatch
 ) -> None:
+    results = ResultsPanel(controller)
+    qtbot.addWidget(results)
     fill_form(panel, tiny_model, monkeypatch)
     if not panel.form.advanced.is_open():
         panel.form.advanced.toggle.click()
@@ -311,6 +313,9 @@ def test_the_train_button_refits_on_train_and_dev_unless_the_box_is_unticked(
     assert run["metrics"]["refit"]["epochs"] == run["metrics"]["best_epoch"]
     assert "Refit: dev F1 was best at epoch" in panel.log.toPlainText()
     assert panel.progress.value() == panel.progress.maximum() > 0
+    # The Results tab shows the first pass's dev scores and says why the errors differ.
+    assert results.selected_run_id() == run_id
+    assert f"dev micro F1 {run['metrics']['f1']:.3f} — before the refit" in results.summary.text()
 
     box.click()  # a person unticks it
     assert not box.isChecked()
