@@ -305,6 +305,8 @@ def test_the_train_button_refits_on_train_and_dev_unless_the_box_is_unticked(
         panel.form.advanced.toggle.click()
     box = panel.form.editor("refit")
     assert box.isVisible() and box.isChecked()  # on by default
+    shown = []  # the status line as each event left it
+    panel.queue.run_event.connect(lambda *_: shown.append(panel.status_label.text()))
     with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as finished:
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     run_id, status = finished.args
@@ -312,6 +314,8 @@ def test_the_train_button_refits_on_train_and_dev_unless_the_box_is_unticked(
     run = controller.project.get_run(run_id)
     assert run["metrics"]["refit"]["epochs"] == run["metrics"]["best_epoch"]
     assert "Refit: dev F1 was best at epoch" in panel.log.toPlainText()
+    epochs = run["metrics"]["refit"]["epochs"]
+    assert any(f"refit epoch {epochs}/{epochs} · step" in text for text in shown)
     assert panel.progress.value() == panel.progress.maximum() > 0
     # The Results tab shows the first pass's dev scores and says why the errors differ.
     assert results.selected_run_id() == run_id

@@ -71,6 +71,11 @@ def test_a_run_with_a_dev_split_saves_the_model_refit_on_train_and_dev(project, 
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert steps[-1].step == steps[-1].total_steps == metrics["steps"]
     assert steps[0].total_steps > steps[0].step + refit["steps"] - 1  # the ETA counts the refit
+    second = [e for e in steps if e.phase == "refit"]
+    assert second and all(e.epochs == best.epoch and e.epoch <= best.epoch for e in second)
+    first_steps = metrics["steps"] - refit["steps"]
+    assert all(e.step > first_steps for e in second)  # numbered on after the first pass
+    assert all(e.phase == "" for e in steps if e.step <= first_steps)
     messages = [e.message for e in seen if isinstance(e, Log)]
     assert any(m.startswith(f"Refit: dev F1 was best at epoch {best.epoch}") for m in messages)
     assert len(messages) == len(set(messages))

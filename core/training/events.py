@@ -77,6 +77,10 @@ class Step(Event):
     throughput: float  # sub-tokens a second, all processes together
     eta_s: float
     elapsed_s: float
+    # "refit" during the second pass of a refit (core.training.refit), whose ``epoch``
+    # counts from 0 again up to its own ``epochs``; "" (and 0: Start's) otherwise.
+    phase: str = ""
+    epochs: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

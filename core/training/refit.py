@@ -118,6 +118,8 @@ def _two_passes(config, data, output_dir, first_dir, refit_dir, should_stop, tra
                 step=steps_done + event.step,
                 total_steps=steps_done + event.total_steps,
                 elapsed_s=elapsed + event.elapsed_s,
+                phase="refit",
+                epochs=epochs,
             )
         elif isinstance(event, Done):
             last = event
