@@ -68,18 +68,25 @@ def train_with_refit(
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _two_passes(config, data, output_dir, first_dir, refit_dir, should_stop, train):
+def _two_passes(
+    config: TrainConfig,
+    data: dict,
+    output_dir: Path,
+    first_dir: Path,
+    refit_dir: Path,
+    should_stop: Callable[[], bool],
+    train: Callable[..., Iterator[Event]],
+) -> Iterator[Event]:
     started = time.monotonic()
     log: list[Event] = []  # every event of the run, for the model folder's events.jsonl
-    first, start, steps_done, elapsed = None, None, 0, 0.0
+    first, elapsed = None, 0.0
     refit_steps = 0  # the refit's steps, as estimated at Start (an upper bound)
     first_config = replace(config, refit=False)
     for event in train(first_config, data, first_dir, should_stop):
         if isinstance(event, Start):
-            start = event
             refit_steps = _refit_steps_estimate(event)
         elif isinstance(event, Step):
-            steps_done, elapsed = event.step, event.elapsed_s
+            elapsed = event.elapsed_s
             per_step = event.elapsed_s / max(event.step, 1)
             event = replace(
                 event,
@@ -94,6 +101,7 @@ def _two_passes(config, data, output_dir, first_dir, refit_dir, should_stop, tra
     if first is None:
         return
     a = first.metrics
+    steps_done = int(a["steps"])  # exact (Step events come a few times a second at most)
     epochs = max(int(a.get("best_epoch") or a.get("epochs_run") or 1), 1)
     train_docs = list(data["train"]) + list(data["dev"])
     note = Log(
@@ -130,7 +138,7 @@ def _two_passes(config, data, output_dir, first_dir, refit_dir, should_stop, tra
         yield event
     if last is None:
         return
-    yield _finish(config, start, first, last, log, first_dir, refit_dir, output_dir, started)
+    yield _finish(config, first, last, log, first_dir, refit_dir, output_dir, started)
 
 
 def _refit_steps_estimate(start: Start) -> int:
@@ -139,7 +147,16 @@ def _refit_steps_estimate(start: Start) -> int:
     return math.ceil(start.steps_per_epoch * share) * start.epochs
 
 
-def _finish(config, start, first, last, log, first_dir, refit_dir, output_dir, started) -> Done:
+def _finish(
+    config: TrainConfig,
+    first: Done,
+    last: Done,
+    log: list[Event],
+    first_dir: Path,
+    refit_dir: Path,
+    output_dir: Path,
+    started: float,
+) -> Done:
     """The refit model's folder with the run's metrics and events, renamed into place."""
     from core.training.model_files import write_model_folder
 
