@@ -29,6 +29,7 @@ from shiboken6 import isValid
 
 from core import scratch
 from core.errors import SpanlabError, ValidationError
+from core.training.card import refit_report
 from desktop.compare_view import CompareView
 from desktop.controller import ProjectController
 from desktop.learning_curve import LearningCurve
@@ -266,8 +267,8 @@ class ResultsPanel(QWidget):
             text = f"Run {run['id']} is {run['status']}: no {split} scores."
         else:
             text = f"Run {run['id']}: {split} micro F1 {f1:.3f}" if f1 is not None else ""
-        refit = (run["metrics"] or {}).get("refit")
-        if split == "dev" and isinstance(refit, dict) and report:
+        refit = refit_report(run["metrics"])
+        if split == "dev" and refit and report:
             text += (
                 f" — before the refit: the saved model then trained on train + dev for "
                 f"{refit.get('epochs')} epochs, so its errors below are on documents it "

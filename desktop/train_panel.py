@@ -273,9 +273,8 @@ class TrainPanel(QWidget):
         eta = format_eta(event.eta_s)
         self.eta_label.setText(eta)
         epoch = math.ceil(event.epoch) or 1
-        word = "refit epoch" if event.phase == "refit" else "epoch"
         parts = [
-            f"Run {run_id}: {word} {epoch}/{event.epochs or self._epochs}",
+            f"Run {run_id}: {event.epoch_word} {epoch}/{event.epochs or self._epochs}",
             f"step {step}/{total}",
             f"loss {event.loss:.4f}",
             f"{event.throughput:,.0f} sub-words/s",

@@ -72,9 +72,8 @@ class ProgressPrinter:
 
     def _step(self, event: Step) -> None:
         step, total = event.step, event.total_steps
-        word = "refit epoch" if event.phase == "refit" else "epoch"
         text = (
-            f"{word} {event.epoch:.2f} step {step}/{total}  loss {event.loss:.4f}  "
+            f"{event.epoch_word} {event.epoch:.2f} step {step}/{total}  loss {event.loss:.4f}  "
             f"lr {event.lr:.2e}  {event.throughput:,.0f} tok/s  {format_eta(event.eta_s)}"
         )
         if self.tty:

@@ -25,6 +25,7 @@ import numpy as np
 
 from core.errors import TrainingError, ValidationError
 from core.tagging import tags_to_spans
+from core.training.card import refit_report
 
 if TYPE_CHECKING:
     from core.training.predict import Predictor
@@ -233,11 +234,7 @@ def significance_line(result: dict, name_a: str = "A", name_b: str = "B") -> str
 def seen_split_note(runs: list[dict], split: str) -> str | None:
     """A warning where a compared run's model trained on ``split``: a refit run (see
     ``core.training.refit``) learned from dev, so its dev scores flatter it."""
-    seen = [
-        r["id"]
-        for r in runs
-        if split == "dev" and isinstance((r.get("metrics") or {}).get("refit"), dict)
-    ]
+    seen = [r["id"] for r in runs if split == "dev" and refit_report(r.get("metrics"))]
     if not seen:
         return None
     names = " and ".join(f"run {n}" for n in seen)

@@ -195,6 +195,13 @@ def base_model_hub_id(base_model: str | None) -> str | None:
     return base_model
 
 
+def refit_report(metrics: dict | None) -> dict | None:
+    """What a run's refit did (``metrics.json``'s ``refit``), or None: the run kept its
+    first pass, so dev was held out of its model."""
+    refit = (metrics or {}).get("refit")
+    return refit if isinstance(refit, dict) else None
+
+
 def _split_report(metrics: dict, split: str) -> dict:
     report = metrics.get(split)
     return report if isinstance(report, dict) and isinstance(report.get("entity"), dict) else {}
@@ -279,8 +286,8 @@ def _scores(metrics: dict) -> str:
             "",
             "The project had no dev split: dev is a share of the training documents held out.",
         ]
-    refit = metrics.get("refit")
-    if isinstance(refit, dict):
+    refit = refit_report(metrics)
+    if refit:
         parts += [
             "",
             f"This model was trained on train + dev ({refit.get('train_documents')} "

@@ -82,6 +82,11 @@ class Step(Event):
     phase: str = ""
     epochs: int = 0
 
+    @property
+    def epoch_word(self) -> str:
+        """How the progress line names this step's epoch: "refit epoch" in a refit."""
+        return "refit epoch" if self.phase == "refit" else "epoch"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Eval(Event):
